@@ -1,0 +1,77 @@
+// The whole config document: one zod schema composed from each feature's fragment.
+import { z } from 'zod';
+import { limitsSchema, routeLimitsSchema } from '../limits/schema.ts';
+import { ipRulesSchema, paramsSchema } from '../rules/schema.ts';
+import { sessionSchema, routeAuthSchema } from '../session/schema.ts';
+import { storeSchema } from '../store/schema.ts';
+import { upstreamSchema } from '../upstream/schema.ts';
+import { httpMethod, nonEmptyString } from './types.ts';
+import { duration, size } from './units.ts';
+
+const PATH = /^\/[A-Za-z0-9\-._~:@!$&'()*+,;=/%]*$/;
+
+export const routeSchema = z
+  .object({
+    /** Names the route in logs and rate-limit policies; defaults to "METHOD path". */
+    name: nonEmptyString.optional(),
+    method: z
+      .union([httpMethod, z.array(httpMethod).min(1)], { error: 'expected a method such as "GET", or a list of them' })
+      .default('GET'),
+    path: z
+      .string({ error: 'expected a path such as "/users/:id"' })
+      .regex(PATH, { error: 'expected a path starting with "/", such as "/users/:id" or "/static/*"' }),
+    upstream: nonEmptyString.optional().meta({ description: 'Name of an entry of `upstreams`; required unless the route is served by the gateway itself.' }),
+    /** The upstream path, with `:param` taken from the route path; a trailing `*` carries the rest. */
+    rewrite: z.string().regex(PATH, { error: 'expected a path starting with "/"' }).optional(),
+    params: paramsSchema.optional(),
+    ipRules: ipRulesSchema.optional(),
+    bodyLimit: size.optional(),
+    timeout: duration.optional(),
+    ...routeAuthSchema.shape,
+    limits: routeLimitsSchema.optional(),
+  })
+  .strict();
+
+export type RouteConfig = z.infer<typeof routeSchema>;
+
+export const serverSchema = z
+  .object({
+    /** Largest request body accepted; larger ones get 413 before they are read. */
+    bodyLimit: size.default(1024 * 1024),
+    /** One JSON line per request on stdout. */
+    accessLog: z.boolean().default(true),
+    /** Proxies whose X-Forwarded-For is believed (CIDRs). Others' is ignored. */
+    trustProxy: z.array(nonEmptyString).default([]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    server: serverSchema.default({ bodyLimit: 1024 * 1024, accessLog: true, trustProxy: [] }),
+    store: storeSchema,
+    ipRules: ipRulesSchema.optional(),
+    upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected a name of letters, digits, "_", "." or "-"' }), upstreamSchema).default({}),
+    routes: z.array(routeSchema).min(1, { error: 'expected at least one route' }),
+    limits: limitsSchema.optional(),
+    session: sessionSchema.optional(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    cfg.routes.forEach((route, i) => {
+      if (route.upstream !== undefined && !(route.upstream in cfg.upstreams)) {
+        const known = Object.keys(cfg.upstreams).join(', ') || 'none';
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'upstream'], message: `expected the name of an upstream (${known}), received ${JSON.stringify(route.upstream)}` });
+      }
+      if (route.rewrite !== undefined) {
+        const params = new Set([...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]));
+        for (const m of route.rewrite.matchAll(/:([A-Za-z0-9_]+)/g)) {
+          if (!params.has(m[1])) ctx.addIssue({ code: 'custom', path: ['routes', i, 'rewrite'], message: `uses :${m[1]}, which the route path does not define` });
+        }
+      }
+    });
+  });
+
+/** The config as written (input) and as validated, with defaults applied (output). */
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.infer<typeof configSchema>;
