@@ -1,0 +1,80 @@
+// Request bodies under a size limit: read whole (when a rule needs them) or streamed through a counter.
+import { GatewayError } from './errors.ts';
+
+/** Rejects early on a declared Content-Length over the limit, before any byte is read. */
+export function checkDeclaredLength(request: Request, limit: number): void {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) throw new GatewayError('payloadTooLarge', { limit });
+}
+
+/** Reads the body, failing with 413 as soon as it passes `limit` bytes. */
+export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new GatewayError('payloadTooLarge', { limit });
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/** Passes a body through while counting; `exceeded()` tells whether the limit cut it. */
+export function limitStream(body: ReadableStream<Uint8Array>, limit: number) {
+  let size = 0;
+  let over = false;
+  const stream = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        size += chunk.byteLength;
+        if (size > limit) {
+          over = true;
+          controller.error(new GatewayError('payloadTooLarge', { limit }));
+        } else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return { stream, exceeded: () => over };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses a JSON or form body for parameter rules; anything else is a 400. */
+export function parseBody(bytes: Uint8Array, contentType: string | null): unknown {
+  if (bytes.byteLength === 0) return {};
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new GatewayError('malformedBody', { reason: 'body is not valid UTF-8' });
+  }
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  if (type === 'application/json' || type.endsWith('+json') || type === '') {
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new GatewayError('malformedBody', { reason: 'body is not valid JSON' });
+    }
+  }
+  if (type === 'application/x-www-form-urlencoded') {
+    // No prototype: a "__proto__" field stays a plain field.
+    const out: Record<string, string> = Object.create(null);
+    for (const [k, v] of new URLSearchParams(text)) out[k] = v;
+    return out;
+  }
+  throw new GatewayError('malformedBody', { reason: 'expected a JSON or form body' });
+}

@@ -1,0 +1,251 @@
+// createGateway(config, deps): the one fetch handler, and the fixed order of its pipeline.
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { checkDeclaredLength, limitStream, parseBody, readBody } from './body.ts';
+import { type CompiledRoute, compile } from './config/compile.ts';
+import { parseConfig } from './config/load.ts';
+import type { Config, ConfigInput } from './config/schema.ts';
+import type { RequestContext, StoreStep } from './context.ts';
+import { GatewayError, StoreError, errorResponse } from './errors.ts';
+import { memoryStore } from './store/memory.ts';
+import type { Command, Store } from './store/store.ts';
+import { clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './upstream/headers.ts';
+
+export interface AccessLogEntry {
+  time: string;
+  method: string;
+  path: string;
+  route: string | null;
+  status: number;
+  upstream: string | null;
+  duration_ms: number;
+  request_id: string;
+  ip: string;
+}
+
+export interface GatewayDeps {
+  /** Shared state; defaults to a memory store sized by `config.store`. */
+  store?: Store;
+  /** The client for upstream calls; each runtime brings its fastest. */
+  fetch?: typeof fetch;
+  now?: () => number;
+  random?: () => number;
+  /** The peer address as the runtime sees it (socket, CF-Connecting-IP, ...). */
+  clientIp?: (request: Request, env: unknown) => string | undefined;
+  /** One entry per request when `server.accessLog` is on. */
+  accessLog?: (entry: AccessLogEntry) => void;
+  /** Failures the gateway handled but an operator should see (never secrets). */
+  logError?: (message: string, error?: unknown) => void;
+}
+
+export interface Gateway {
+  fetch(request: Request, env?: unknown, executionCtx?: unknown): Promise<Response>;
+  readonly config: Config;
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
+type Env = {
+  Variables: { ip: string; requestId: string; route?: CompiledRoute; target?: string; allow?: string[] };
+};
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {}): Gateway {
+  const config = parseConfig(input);
+  const now = deps.now ?? Date.now;
+  const upstreamFetch = deps.fetch ?? fetch;
+  const compiled = compile(config, { fetch: upstreamFetch, now, random: deps.random ?? Math.random });
+  const store = deps.store ?? memoryStore({ maxEntries: config.store.type === 'memory' ? config.store.maxEntries : undefined, now });
+  const logError = deps.logError ?? ((message, error) => console.error(message, error));
+  const reservedHeaders: string[] = [];
+
+  function clientIp(request: Request, env: unknown): string {
+    const peer = deps.clientIp?.(request, env) ?? '';
+    if (compiled.trustedProxy === undefined || !compiled.trustedProxy(peer)) return peer;
+    // Walk X-Forwarded-For from the right, past our own proxies, to the first address we did not add.
+    const xff = request.headers.get('x-forwarded-for');
+    if (xff === null) return peer;
+    const hops = xff.split(',');
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i].trim();
+      if (!compiled.trustedProxy(hop)) return hop;
+    }
+    return hops[0].trim();
+  }
+
+  /** Runs every stateful step in ONE store round trip, then lets each read its results. */
+  async function runSteps(steps: StoreStep[]): Promise<void> {
+    const commands: Command[] = [];
+    for (const s of steps) commands.push(...s.commands);
+    if (commands.length === 0) {
+      for (const s of steps) s.apply([]);
+      return;
+    }
+    let results: readonly unknown[];
+    try {
+      results = await store.batch(commands);
+    } catch (err) {
+      const failure = err instanceof StoreError ? err : new StoreError('error', 'store failed', { cause: err });
+      logError(`store ${store.kind} failed: ${failure.reason}`, failure.message);
+      for (const s of steps) s.fail(failure);
+      return;
+    }
+    let offset = 0;
+    for (const s of steps) {
+      s.apply(results.slice(offset, offset + s.commands.length));
+      offset += s.commands.length;
+    }
+  }
+
+  async function handle(c: Context<Env>, route: CompiledRoute): Promise<Response> {
+    const request = c.req.raw;
+    const ip = c.get('ip');
+    c.set('route', route);
+    if (route.ipAllowed !== undefined && !route.ipAllowed(ip)) throw new GatewayError('forbidden');
+    checkDeclaredLength(request, route.bodyLimit);
+
+    const url = new URL(request.url);
+    const params = c.req.param() as Record<string, string>;
+    const ctx: RequestContext = {
+      request,
+      url,
+      routeIndex: route.index,
+      params,
+      ip,
+      requestId: c.get('requestId'),
+      now: now(),
+      upstreamHeaders: new Headers(),
+      responseHeaders: new Headers(),
+    };
+
+    // CPU checks first: parameters (reading the body only when a rule needs it).
+    let buffered: Uint8Array | undefined;
+    if (route.checkParams !== undefined) {
+      let body: unknown;
+      if (route.needsBody) {
+        buffered = await readBody(request, route.bodyLimit);
+        body = parseBody(buffered, request.headers.get('content-type'));
+      }
+      const errors = route.checkParams({ body: body as Record<string, unknown> | undefined, query: url.searchParams, path: params });
+      if (errors.length > 0) throw new GatewayError('invalidData', { errors });
+    }
+
+    const steps: StoreStep[] = [];
+    if (steps.length > 0) await runSteps(steps);
+
+    const upstream = route.upstream;
+    if (upstream === undefined) throw new GatewayError('noEndpoint');
+
+    let body: ReadableStream<Uint8Array> | Uint8Array | null = null;
+    let exceeded = () => false;
+    if (buffered !== undefined) body = buffered.byteLength > 0 ? buffered : null;
+    else if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
+      const limited = limitStream(request.body, route.bodyLimit);
+      body = limited.stream;
+      exceeded = limited.exceeded;
+    }
+
+    const headers = upstreamRequestHeaders(request.headers, {
+      ip,
+      proto: url.protocol.slice(0, -1),
+      host: request.headers.get('host') ?? url.host,
+      requestId: ctx.requestId,
+      reserved: reservedHeaders,
+      extra: ctx.upstreamHeaders,
+    });
+    let result: Awaited<ReturnType<typeof upstream.send>>;
+    try {
+      result = await upstream.send({
+        method: request.method,
+        pathAndQuery: route.rewrite(url.pathname, params) + url.search,
+        headers,
+        body: body as ReadableStream<Uint8Array> | ArrayBuffer | null,
+        timeoutMs: route.config.timeout,
+        idempotent: IDEMPOTENT.has(request.method) || request.headers.has('idempotency-key'),
+      });
+    } catch (err) {
+      if (exceeded()) throw new GatewayError('payloadTooLarge', { limit: route.bodyLimit });
+      throw err;
+    }
+    c.set('target', result.target);
+    const up = result.response;
+    return new Response(up.body, {
+      status: up.status,
+      statusText: up.statusText,
+      headers: clientResponseHeaders(up.headers, ctx.requestId, ctx.responseHeaders),
+    });
+  }
+
+  const app = new Hono<Env>();
+
+  app.use('*', async function accessLog(c, next) {
+    const started = now();
+    c.set('requestId', requestIdFor(c.req.raw));
+    c.set('ip', clientIp(c.req.raw, c.env));
+    await next();
+    if (!config.server.accessLog || deps.accessLog === undefined) return;
+    const route = c.get('route');
+    deps.accessLog({
+      time: new Date(started).toISOString(),
+      method: c.req.method,
+      path: c.req.path,
+      route: route?.name ?? null,
+      status: c.res.status,
+      upstream: c.get('target') ?? null,
+      duration_ms: now() - started,
+      request_id: c.get('requestId'),
+      ip: c.get('ip'),
+    });
+  });
+
+  if (compiled.ipAllowed !== undefined) {
+    const allowed = compiled.ipAllowed;
+    app.use('*', async function ipRules(c, next) {
+      if (!allowed(c.get('ip'))) throw new GatewayError('forbidden');
+      await next();
+    });
+  }
+
+  // Routes sharing a path are one Hono route; the method is chosen here so that a known path with
+  // another method is a 405 with Allow, not a 404.
+  const byPath = new Map<string, Map<string, CompiledRoute>>();
+  for (const route of compiled.routes) {
+    let methods = byPath.get(route.config.path);
+    if (methods === undefined) byPath.set(route.config.path, (methods = new Map()));
+    for (const m of route.methods) if (!methods.has(m)) methods.set(m, route);
+    if (route.methods.has('GET') && !methods.has('HEAD')) methods.set('HEAD', route);
+  }
+  for (const [path, methods] of byPath) {
+    const allow = [...methods.keys()];
+    app.all(path, async function route(c, next) {
+      const route = methods.get(c.req.method);
+      if (route === undefined) {
+        c.set('allow', [...new Set([...(c.get('allow') ?? []), ...allow])]);
+        return next();
+      }
+      return handle(c, route);
+    });
+  }
+
+  app.notFound((c) => {
+    const allow = c.get('allow');
+    if (allow !== undefined) return errorResponse(new GatewayError('methodNotAllowed', undefined, { allow: allow.join(', ') }));
+    return errorResponse(new GatewayError('unknownService'));
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof GatewayError) return errorResponse(err, { 'x-request-id': c.get('requestId') ?? '' });
+    logError(`unhandled error on ${c.req.method} ${c.req.path}`, err);
+    return errorResponse(new GatewayError('internal'));
+  });
+
+  return {
+    config,
+    store,
+    fetch: (request, env, executionCtx) => app.fetch(request, env, executionCtx as never) as Promise<Response>,
+    async close() {
+      await store.close();
+    },
+  };
+}
