@@ -1,5 +1,6 @@
 // The embedded store: a bounded Map with expiry, so edgegate runs with nothing else installed.
 // Single-process only; instances that must agree share Redis instead.
+import { StoreError } from '../errors.ts';
 import type { Command, LocalData, ResultOf, Store } from './store.ts';
 
 export interface MemoryStoreOptions {
@@ -13,6 +14,12 @@ interface Entry {
   value: string;
   /** Absolute expiry in ms since the epoch; Infinity for none. */
   expiresAt: number;
+}
+
+/** Redis's integer rule for INCRBY: optional minus, no leading zeros or spaces, at most 19 digits. */
+function parseInteger(value: string): number {
+  if (!/^(0|-?[1-9]\d{0,18})$/.test(value)) throw new Error('ERR value is not an integer or out of range');
+  return Number(value);
 }
 
 /** How many entries one write may examine for expiry, so sweeping stays O(1) amortised. */
@@ -81,7 +88,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store & { readonl
         return live(c.key, t)?.value ?? null;
       case 'set': {
         if (c.nx && live(c.key, t) !== undefined) return false;
-        write(c.key, c.value, c.ttlMs === undefined ? Infinity : t + c.ttlMs, t);
+        // Written and expired at once: drop it rather than store a dead entry that could evict a live one.
+        if (c.ttlMs !== undefined && c.ttlMs <= 0) map.delete(c.key);
+        else write(c.key, c.value, c.ttlMs === undefined ? Infinity : t + c.ttlMs, t);
         return true;
       }
       case 'del':
@@ -97,11 +106,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store & { readonl
         return data(t).pttl(c.key);
       case 'incrby': {
         const e = live(c.key, t);
-        const current = e === undefined ? 0 : Number(e.value);
-        if (!Number.isInteger(current)) throw new Error('ERR value is not an integer or out of range');
+        const current = e === undefined ? 0 : parseInteger(e.value);
         const next = current + c.by;
-        if (e === undefined) write(c.key, String(next), c.ttlMs === undefined ? Infinity : t + c.ttlMs, t);
-        else e.value = String(next);
+        if (e === undefined) {
+          if (c.ttlMs !== undefined && c.ttlMs <= 0) map.delete(c.key);
+          else write(c.key, String(next), c.ttlMs === undefined ? Infinity : t + c.ttlMs, t);
+        } else e.value = String(next);
         return next;
       }
       case 'eval':
@@ -116,7 +126,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store & { readonl
     },
     async batch<const C extends readonly Command[]>(commands: C) {
       const t = now();
-      return commands.map((c) => run(c, t)) as ResultOf<C>;
+      // Like a Redis pipeline: every command runs, and a failing one fails the batch afterwards.
+      let failure: unknown;
+      const results = commands.map((c) => {
+        try {
+          return run(c, t);
+        } catch (err) {
+          failure ??= err;
+          return undefined;
+        }
+      });
+      if (failure !== undefined) {
+        if (failure instanceof StoreError) throw failure;
+        const message = failure instanceof Error ? failure.message : String(failure);
+        throw new StoreError('error', `memory: ${message}`, { cause: failure });
+      }
+      return results as unknown as ResultOf<C>;
     },
     async close() {
       map.clear();
