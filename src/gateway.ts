@@ -212,7 +212,10 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
   const byPath = new Map<string, Map<string, CompiledRoute>>();
   for (const route of compiled.routes) {
     let methods = byPath.get(route.config.path);
-    if (methods === undefined) byPath.set(route.config.path, (methods = new Map()));
+    if (methods === undefined) {
+      methods = new Map();
+      byPath.set(route.config.path, methods);
+    }
     for (const m of route.methods) if (!methods.has(m)) methods.set(m, route);
     if (route.methods.has('GET') && !methods.has('HEAD')) methods.set('HEAD', route);
   }

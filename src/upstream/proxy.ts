@@ -83,8 +83,8 @@ export function createUpstream(name: string, config: UpstreamConfig, deps: Upstr
       budget.request();
       const timeoutMs = req.timeoutMs ?? config.timeout;
       const replayable = !(req.body instanceof ReadableStream);
-      let maxAttempts = 1 + (req.idempotent && replayable ? config.retries : 0);
-      let first = balancer.pick(isEjected);
+      const maxAttempts = 1 + (req.idempotent && replayable ? config.retries : 0);
+      const first = balancer.pick(isEjected);
       if (first < 0) throw new GatewayError('noEndpoint', { upstream: name });
       const tried = new Set<number>();
       let i = first;
