@@ -39,8 +39,12 @@ export interface RequestContext {
  */
 export interface StoreStep {
   readonly commands: readonly Command[];
-  /** Reads this step's results, in the order of `commands`; throws a GatewayError to deny. */
-  apply(results: readonly unknown[]): void;
+  /**
+   * Reads this step's results, in the order of `commands`; throws a GatewayError to deny.
+   * May be async when the decision needs more than CPU on the results (the original gateway's
+   * sessions keep the JWT in the store, so it can only be verified after the round trip).
+   */
+  apply(results: readonly unknown[]): void | Promise<void>;
   /** The store failed or timed out: throw a GatewayError to fail closed, return to fail open. */
   fail(error: StoreError): void;
 }

@@ -79,7 +79,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     const commands: Command[] = [];
     for (const s of steps) commands.push(...s.commands);
     if (commands.length === 0) {
-      for (const s of steps) s.apply([]);
+      for (const s of steps) await s.apply([]);
       return;
     }
     let results: readonly unknown[];
@@ -93,7 +93,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     }
     let offset = 0;
     for (const s of steps) {
-      s.apply(results.slice(offset, offset + s.commands.length));
+      await s.apply(results.slice(offset, offset + s.commands.length));
       offset += s.commands.length;
     }
   }
