@@ -1,6 +1,7 @@
 // Turns a validated config into the lookup structures the request path uses; nothing is parsed later.
 import { compileIpList, compileIpRules } from '../rules/ip.ts';
 import { compileParams } from '../rules/params.ts';
+import { checkNamedPatterns } from '../rules/patterns.ts';
 import { createUpstream, type Upstream, type UpstreamDeps } from '../upstream/proxy.ts';
 import { ConfigError } from './load.ts';
 import type { Config, RouteConfig } from './schema.ts';
@@ -48,6 +49,8 @@ function compileRewrite(route: RouteConfig): CompiledRoute['rewrite'] {
 
 export function compile(config: Config, deps: UpstreamDeps): Compiled {
   const problems: string[] = [];
+  const patterns = config.patterns ?? {};
+  for (const p of checkNamedPatterns(patterns)) problems.push(`patterns.${p.path}: ${p.message}`);
 
   const upstreams = new Map<string, Upstream>();
   for (const [name, up] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, up, deps));
@@ -67,7 +70,7 @@ export function compile(config: Config, deps: UpstreamDeps): Compiled {
     let checkParams: ParamsChecker | undefined;
     let needsBody = false;
     if (route.params !== undefined) {
-      const compiled = compileParams(route.params);
+      const compiled = compileParams(route.params, patterns);
       if ('problems' in compiled) {
         for (const p of compiled.problems) problems.push(`routes[${index}].params.${p.path}: ${p.message}`);
       } else {

@@ -1,7 +1,7 @@
 // The whole config document: one zod schema composed from each feature's fragment.
 import { z } from 'zod';
 import { limitsSchema, routeLimitsSchema } from '../limits/schema.ts';
-import { ipRulesSchema, paramsSchema } from '../rules/schema.ts';
+import { ipRulesSchema, paramsSchema, patternsSchema } from '../rules/schema.ts';
 import { sessionSchema, routeAuthSchema } from '../session/schema.ts';
 import { storeSchema } from '../store/schema.ts';
 import { upstreamSchema } from '../upstream/schema.ts';
@@ -51,6 +51,8 @@ export const configSchema = z
     server: serverSchema.default({ bodyLimit: 1024 * 1024, accessLog: true, trustProxy: [] }),
     store: storeSchema,
     ipRules: ipRulesSchema.optional(),
+    /** Named regex patterns for parameter rules, beside the built-in ones. */
+    patterns: patternsSchema.optional(),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected a name of letters, digits, "_", "." or "-"' }), upstreamSchema).default({}),
     routes: z.array(routeSchema).min(1, { error: 'expected at least one route' }),
     limits: limitsSchema.optional(),
