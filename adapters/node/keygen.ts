@@ -8,11 +8,19 @@ Prints a session.keys entry (JWK private key, to keep secret), the public JWK, a
 The kid defaults to the RFC 7638 thumbprint of the public key.
 `;
 
-export async function runKeygen(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+export async function runKeygen(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+): Promise<number> {
   let values: { alg?: string; kid?: string; help?: boolean };
   try {
     // The CLI hands over the whole argv after "keygen"; options of other commands are not ours.
-    ({ values } = parseArgs({ args: argv, strict: false, options: { alg: { type: 'string' }, kid: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }) as { values: typeof values });
+    ({ values } = parseArgs({
+      args: argv,
+      strict: false,
+      options: { alg: { type: 'string' }, kid: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }) as { values: typeof values });
   } catch (e) {
     err(`${(e as Error).message}\n${USAGE}`);
     return 2;

@@ -72,7 +72,11 @@ export function headerValue(claim: unknown): string | undefined {
 }
 
 /** Sets `claim → header` on the upstream headers; a claim the token lacks leaves its header unset. */
-export function setIdentityHeaders(target: Headers, mapping: ReadonlyArray<readonly [claim: string, header: string]>, claims: Record<string, unknown>): void {
+export function setIdentityHeaders(
+  target: Headers,
+  mapping: ReadonlyArray<readonly [claim: string, header: string]>,
+  claims: Record<string, unknown>,
+): void {
   for (const [claim, header] of mapping) {
     const value = headerValue(claims[claim]);
     if (value === undefined) target.delete(header);

@@ -9,14 +9,14 @@ import type { Store } from '../store/store.ts';
 import { readToken, setIdentityHeaders, type TokenSources } from './credentials.ts';
 import { importKeys, type KeyRing } from './keys.ts';
 import { getPointer, setPointer } from './pointer.ts';
-import { remoteJwks, type RemoteJwks } from './remote-jwks.ts';
+import { type RemoteJwks, remoteJwks } from './remote-jwks.ts';
 import { claimName, type SessionConfig } from './schema.ts';
-import { invalidCredential, ownKeyResolver, signToken, verifyToken, type VerifyOptions } from './tokens.ts';
+import { invalidCredential, ownKeyResolver, signToken, type VerifyOptions, verifyToken } from './tokens.ts';
 
-export { importKeys, keygen } from './keys.ts';
 export type { GeneratedKey, KeyRing } from './keys.ts';
-export { invalidCredential, signToken, verifyToken } from './tokens.ts';
+export { importKeys, keygen } from './keys.ts';
 export type { SessionConfig } from './schema.ts';
+export { invalidCredential, signToken, verifyToken } from './tokens.ts';
 
 export interface SessionDeps {
   /** Holds `sess:<sid>` records and `rev:<sub>` revocation stamps. */
@@ -107,7 +107,8 @@ export function sessionRouteProblems(config: SessionConfig | undefined, routes: 
     if (r.auth === 'jwt' && config?.remoteJwks === undefined) problems.push(`${at}.auth: "jwt" needs session.remoteJwks`);
     if (r.login !== undefined) {
       if (!canSign) problems.push(`${at}.login: needs a session key with a privateKey to sign tokens`);
-      if (r.login.cookie === true && config?.token.cookie === undefined) problems.push(`${at}.login.cookie: needs session.token.cookie (the cookie name)`);
+      if (r.login.cookie === true && config?.token.cookie === undefined)
+        problems.push(`${at}.login.cookie: needs session.token.cookie (the cookie name)`);
       if (r.logout === true) problems.push(`${at}.logout: a route cannot both log in and log out`);
     }
     if (r.logout === true && r.auth !== 'session') problems.push(`${at}.logout: needs auth "session", to know which session to end`);
@@ -129,7 +130,11 @@ function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
  * Builds the session feature once at start-up: keys imported, options fixed, remote JWKS set up.
  * Throws ConfigError when keys are unusable or routes need what the config lacks.
  */
-export async function createSessions(config: SessionConfig | undefined, routes: readonly RouteConfig[], deps: SessionDeps): Promise<Sessions> {
+export async function createSessions(
+  config: SessionConfig | undefined,
+  routes: readonly RouteConfig[],
+  deps: SessionDeps,
+): Promise<Sessions> {
   const problems = sessionRouteProblems(config, routes);
   if (problems.length > 0) throw new ConfigError(problems);
   const ring: KeyRing | undefined = config !== undefined && config.keys.length > 0 ? await importKeys(config.keys) : undefined;
@@ -154,7 +159,8 @@ export async function createSessions(config: SessionConfig | undefined, routes: 
       : undefined;
   const ownResolver = ring !== undefined ? ownKeyResolver(ring.byKid) : undefined;
 
-  const remote: RemoteJwks | undefined = config?.remoteJwks !== undefined ? remoteJwks(config.remoteJwks, { fetch: deps.fetch, now: deps.now, log }) : undefined;
+  const remote: RemoteJwks | undefined =
+    config?.remoteJwks !== undefined ? remoteJwks(config.remoteJwks, { fetch: deps.fetch, now: deps.now, log }) : undefined;
   const remoteOptions: VerifyOptions | undefined =
     config?.remoteJwks !== undefined
       ? {
@@ -239,7 +245,12 @@ export async function createSessions(config: SessionConfig | undefined, routes: 
     if (ring?.signing === undefined || config === undefined) throw new GatewayError('internal');
     const now = deps.now();
     const sid = base64url(randomBytes(SID_BYTES));
-    const token = await signToken(ring.signing, { sub, sid, extra }, { issuer: config.issuer as string, audience: config.audience as string, lifetimeSeconds }, now);
+    const token = await signToken(
+      ring.signing,
+      { sub, sid, extra },
+      { issuer: config.issuer as string, audience: config.audience as string, lifetimeSeconds },
+      now,
+    );
     if (token.length > config.maxTokenBytes) {
       log('session token exceeds maxTokenBytes; copy fewer claims', { bytes: token.length, max: config.maxTokenBytes });
       throw new GatewayError('networkError');
@@ -330,7 +341,9 @@ export async function createSessions(config: SessionConfig | undefined, routes: 
     const cfg = config as SessionConfig;
     // Sessions created up to now fail; the stamp outlives every one of them and then expires.
     try {
-      await deps.store.batch([{ op: 'set', key: revocationKey(sub), value: String(deps.now()), ttlMs: cfg.maxLifetime + cfg.clockSkew }] as const);
+      await deps.store.batch([
+        { op: 'set', key: revocationKey(sub), value: String(deps.now()), ttlMs: cfg.maxLifetime + cfg.clockSkew },
+      ] as const);
     } catch (err) {
       throw storeUnavailable(err);
     }
@@ -351,7 +364,8 @@ export async function createSessions(config: SessionConfig | undefined, routes: 
       return errorResponse(new GatewayError('malformedBody'));
     }
     const isId = (v: unknown): v is string => typeof v === 'string' && v !== '' && v.length <= MAX_SUB_LENGTH;
-    const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } });
+    const json = (body: unknown) =>
+      new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } });
     try {
       if (input !== null && typeof input === 'object' && isId(input.sid) && input.sub === undefined) {
         const found = await revokeSession(input.sid);
@@ -369,9 +383,12 @@ export async function createSessions(config: SessionConfig | undefined, routes: 
   }
 
   function mount<E extends Env, S extends Schema, B extends string>(app: Hono<E, S, B>): void {
-    if (config !== undefined && config.jwks.enabled && jwksBody !== undefined) {
+    if (config?.jwks.enabled && jwksBody !== undefined) {
       const cacheControl = `public, max-age=${Math.floor(config.jwks.maxAge / 1000)}`;
-      app.get(config.jwks.path, () => new Response(jwksBody, { headers: { 'content-type': 'application/jwk-set+json', 'cache-control': cacheControl } }));
+      app.get(
+        config.jwks.path,
+        () => new Response(jwksBody, { headers: { 'content-type': 'application/jwk-set+json', 'cache-control': cacheControl } }),
+      );
     }
     if (adminDigest !== undefined) app.post(ADMIN_REVOKE_PATH, (c) => adminRevoke(c.req.raw));
   }

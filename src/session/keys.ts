@@ -1,6 +1,7 @@
 // Signing keys: imported once at start-up from PEM or JWK, the public JWK set, and key generation.
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importJWK, importPKCS8, importSPKI } from 'jose';
+
 import type { JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importJWK, importPKCS8, importSPKI } from 'jose';
 import { ConfigError } from '../config/load.ts';
 import type { Algorithm, KeyConfig } from './schema.ts';
 
@@ -58,25 +59,31 @@ function pemProblem(text: string, kind: 'private' | 'public'): string | undefine
     if (/-----BEGIN (RSA|EC) PRIVATE KEY-----/.test(text)) {
       return 'expected PKCS#8 ("-----BEGIN PRIVATE KEY-----"), received a PKCS#1/SEC1 key; convert it with `openssl pkcs8 -topk8 -nocrypt -in key.pem`';
     }
-    if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) return 'expected an unencrypted PKCS#8 key; encrypted keys are not supported';
+    if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----'))
+      return 'expected an unencrypted PKCS#8 key; encrypted keys are not supported';
     if (text.includes('-----BEGIN PUBLIC KEY-----')) return 'expected a private key, received a public key (put it in publicKey)';
     return 'expected a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----") or a JWK object';
   }
   if (text.includes('-----BEGIN PUBLIC KEY-----')) return undefined;
   if (text.includes('PRIVATE KEY-----')) return 'expected a public key, received a private key';
-  if (text.includes('-----BEGIN CERTIFICATE-----')) return 'expected an SPKI public key ("-----BEGIN PUBLIC KEY-----"); extract it with `openssl x509 -pubkey -noout -in cert.pem`';
+  if (text.includes('-----BEGIN CERTIFICATE-----'))
+    return 'expected an SPKI public key ("-----BEGIN PUBLIC KEY-----"); extract it with `openssl x509 -pubkey -noout -in cert.pem`';
   return 'expected an SPKI PEM ("-----BEGIN PUBLIC KEY-----") or a JWK object';
 }
 
 /** Checks a JWK's own metadata against the config entry. */
 function jwkProblem(jwk: JWK, cfg: KeyConfig, kind: 'private' | 'public'): string | undefined {
   const want = EXPECTS[cfg.alg];
-  if (jwk.kty !== want.kty || (want.crv !== undefined && jwk.crv !== want.crv)) return `expected ${want.label} for ${cfg.alg}, received kty ${JSON.stringify(jwk.kty)}${jwk.crv ? ` crv ${JSON.stringify(jwk.crv)}` : ''}`;
-  if (jwk.alg !== undefined && jwk.alg !== cfg.alg) return `the JWK says alg ${JSON.stringify(jwk.alg)} but the key is configured as ${cfg.alg}`;
+  if (jwk.kty !== want.kty || (want.crv !== undefined && jwk.crv !== want.crv))
+    return `expected ${want.label} for ${cfg.alg}, received kty ${JSON.stringify(jwk.kty)}${jwk.crv ? ` crv ${JSON.stringify(jwk.crv)}` : ''}`;
+  if (jwk.alg !== undefined && jwk.alg !== cfg.alg)
+    return `the JWK says alg ${JSON.stringify(jwk.alg)} but the key is configured as ${cfg.alg}`;
   if (jwk.use !== undefined && jwk.use !== 'sig') return `expected a signing key (use "sig"), received use ${JSON.stringify(jwk.use)}`;
-  if (jwk.kid !== undefined && jwk.kid !== cfg.kid) return `the JWK says kid ${JSON.stringify(jwk.kid)} but the key is configured as ${JSON.stringify(cfg.kid)}`;
+  if (jwk.kid !== undefined && jwk.kid !== cfg.kid)
+    return `the JWK says kid ${JSON.stringify(jwk.kid)} but the key is configured as ${JSON.stringify(cfg.kid)}`;
   if (kind === 'private' && jwk.d === undefined) return 'expected a private JWK (with "d"), received a public one (put it in publicKey)';
-  if (kind === 'public' && jwk.d !== undefined) return 'expected a public JWK; this one holds private material ("d"), which belongs in privateKey only';
+  if (kind === 'public' && jwk.d !== undefined)
+    return 'expected a public JWK; this one holds private material ("d"), which belongs in privateKey only';
   return undefined;
 }
 
@@ -130,7 +137,7 @@ async function importOne(cfg: KeyConfig, path: string): Promise<Imported | strin
         if (fromPrivate === undefined) problems.push(`${at}: expected ${EXPECTS[cfg.alg].label}`);
       }
     } catch (err) {
-      problems.push(`${at}: not a valid ${EXPECTS[cfg.alg].label} for ${cfg.alg} (${why(err)})`);
+      problems.push(`${at}: expected ${EXPECTS[cfg.alg].label} for ${cfg.alg}, which this is not (${why(err)})`);
     }
   }
 
@@ -156,7 +163,7 @@ async function importOne(cfg: KeyConfig, path: string): Promise<Imported | strin
         if (fromPublic === undefined) problems.push(`${at}: expected ${EXPECTS[cfg.alg].label}`);
       }
     } catch (err) {
-      problems.push(`${at}: not a valid ${EXPECTS[cfg.alg].label} for ${cfg.alg} (${why(err)})`);
+      problems.push(`${at}: expected ${EXPECTS[cfg.alg].label} for ${cfg.alg}, which this is not (${why(err)})`);
     }
   }
 

@@ -1,6 +1,7 @@
 // An external identity provider's JWKS: keys cached by kid, stale-while-revalidate, rate-limited refetch.
-import { importJWK } from 'jose';
+
 import type { JWK } from 'jose';
+import { importJWK } from 'jose';
 import { GatewayError } from '../errors.ts';
 import { publicMembers } from './keys.ts';
 import type { Algorithm, RemoteJwksConfig } from './schema.ts';
@@ -80,8 +81,8 @@ export function remoteJwks(config: RemoteJwksConfig, deps: RemoteJwksDeps): Remo
           if (alg.startsWith('RS') || alg.startsWith('PS')) {
             if ((key.algorithm as RsaHashedKeyAlgorithm).modulusLength < 2048) continue;
           }
-          let byAlg = next.get(kid);
-          if (byAlg === undefined) next.set(kid, (byAlg = new Map()));
+          const byAlg = next.get(kid) ?? new Map<string, CryptoKey>();
+          next.set(kid, byAlg);
           byAlg.set(alg, key);
           count++;
         } catch {
@@ -103,7 +104,9 @@ export function remoteJwks(config: RemoteJwksConfig, deps: RemoteJwksDeps): Remo
 
   /** Starts a refresh in the background; failures keep the old keys and are logged. */
   function revalidate(): void {
-    refresh().catch((err: unknown) => deps.log?.('jwks refresh failed; serving cached keys', { url: config.url, error: String((err as Error)?.message ?? err) }));
+    refresh().catch((err: unknown) =>
+      deps.log?.('jwks refresh failed; serving cached keys', { url: config.url, error: String((err as Error)?.message ?? err) }),
+    );
   }
 
   function coolingDown(now: number): boolean {
@@ -151,7 +154,9 @@ export function remoteJwks(config: RemoteJwksConfig, deps: RemoteJwksDeps): Remo
     if (inflight !== undefined) {
       await inflight.catch(() => undefined);
     } else if (!coolingDown(now)) {
-      await refresh().catch((err: unknown) => deps.log?.('jwks refetch failed', { url: config.url, error: String((err as Error)?.message ?? err) }));
+      await refresh().catch((err: unknown) =>
+        deps.log?.('jwks refetch failed', { url: config.url, error: String((err as Error)?.message ?? err) }),
+      );
     } else {
       throw invalidCredential('kid-unknown');
     }

@@ -18,7 +18,20 @@ const headerName = z
   .transform((s) => s.toLowerCase());
 
 /** Headers the gateway itself relies on; an identity header must not overwrite them. */
-const RESERVED_HEADERS = new Set(['authorization', 'cookie', 'host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-authorization']);
+const RESERVED_HEADERS = new Set([
+  'authorization',
+  'cookie',
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'upgrade',
+  'te',
+  'trailer',
+  'keep-alive',
+  'proxy-authorization',
+]);
 
 /** Claims the gateway sets itself; a login reply may not supply them. */
 export const RESERVED_CLAIMS = new Set(['sub', 'sid', 'iat', 'exp', 'nbf', 'iss', 'aud', 'jti']);
@@ -70,7 +83,10 @@ export const remoteJwksSchema = z
     issuer: nonEmptyString,
     audience,
     /** Algorithms accepted from this provider; HMAC is never accepted. */
-    algorithms: z.array(algorithm).min(1).default([...ALGORITHMS]),
+    algorithms: z
+      .array(algorithm)
+      .min(1)
+      .default([...ALGORITHMS]),
     /** How long fetched keys count as fresh; older ones are still served while a refresh runs. */
     cacheTtl: duration.default(600_000),
     /** Least time between two refetches caused by an unknown kid, so forged kids cannot flood the provider. */
@@ -110,15 +126,27 @@ export const sessionSchema = z
       .default({ bearer: true }),
     /** Claim → upstream header, e.g. { "sub": "x-user-id" }; client-sent copies are removed. */
     identityHeaders: z
-      .record(nonEmptyString, headerName.refine((h) => !RESERVED_HEADERS.has(h), { error: 'expected a header the gateway does not use itself' }))
+      .record(
+        nonEmptyString,
+        headerName.refine((h) => !RESERVED_HEADERS.has(h), { error: 'expected a header the gateway does not use itself' }),
+      )
       .default({ sub: 'x-user-id' }),
     /** Extra claims copied into the JWT at login: a name found next to the user id, or a JSON pointer into the reply. */
-    claims: z.array(z.union([z.string().regex(/^[A-Za-z0-9_.:-]+$/), jsonPointer], { error: 'expected a claim name such as "role" or a JSON pointer such as "/data/role"' })).default([]),
+    claims: z
+      .array(
+        z.union([z.string().regex(/^[A-Za-z0-9_.:-]+$/), jsonPointer], {
+          error: 'expected a claim name such as "role" or a JSON pointer such as "/data/role"',
+        }),
+      )
+      .default([]),
     /** Tokens longer than this are refused before any decoding. */
     maxTokenBytes: positiveInt.default(8192),
     jwks: z
       .object({
-        path: z.string().regex(/^\/[A-Za-z0-9\-._~/]*$/, { error: 'expected a path such as "/.well-known/jwks.json"' }).default('/.well-known/jwks.json'),
+        path: z
+          .string()
+          .regex(/^\/[A-Za-z0-9\-._~/]*$/, { error: 'expected a path such as "/.well-known/jwks.json"' })
+          .default('/.well-known/jwks.json'),
         enabled: z.boolean().default(true),
         /** `Cache-Control: max-age`; publish a new key at least this long before it becomes active. */
         maxAge: duration.default(300_000),
@@ -138,24 +166,50 @@ export const sessionSchema = z
   .strict()
   .superRefine((s, ctx) => {
     if (s.keys.length > 0) {
-      if (s.issuer === undefined) ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'expected the issuer of the gateway\'s tokens, e.g. "https://api.example.com" (required with keys)' });
-      if (s.audience === undefined) ctx.addIssue({ code: 'custom', path: ['audience'], message: 'expected the audience of the gateway\'s tokens, e.g. "api" (required with keys)' });
+      if (s.issuer === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['issuer'],
+          message: 'expected the issuer of the gateway\'s tokens, e.g. "https://api.example.com" (required with keys)',
+        });
+      if (s.audience === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['audience'],
+          message: 'expected the audience of the gateway\'s tokens, e.g. "api" (required with keys)',
+        });
     }
     const seen = new Map<string, number>();
     s.keys.forEach((k, i) => {
       const first = seen.get(k.kid);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['keys', i, 'kid'], message: `duplicates the kid of keys[${first}], received ${JSON.stringify(k.kid)}` });
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['keys', i, 'kid'],
+          message: `duplicates the kid of keys[${first}], received ${JSON.stringify(k.kid)}`,
+        });
       else seen.set(k.kid, i);
     });
     const active = s.keys.flatMap((k, i) => (k.active === true ? [i] : []));
-    if (active.length > 1) ctx.addIssue({ code: 'custom', path: ['keys', active[1], 'active'], message: `only one key may be active; keys[${active[0]}] already is` });
-    if (s.maxLifetime < s.ttl) ctx.addIssue({ code: 'custom', path: ['maxLifetime'], message: 'expected a maxLifetime at least as long as ttl' });
+    if (active.length > 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keys', active[1], 'active'],
+        message: `only one key may be active; keys[${active[0]}] already is`,
+      });
+    if (s.maxLifetime < s.ttl)
+      ctx.addIssue({ code: 'custom', path: ['maxLifetime'], message: 'expected a maxLifetime at least as long as ttl' });
     if (s.token.header === undefined && s.token.cookie === undefined && !s.token.bearer) {
       ctx.addIssue({ code: 'custom', path: ['token'], message: 'expected at least one token source: bearer, header or cookie' });
     }
     for (const c of s.claims) {
       const name = claimName(c);
-      if (RESERVED_CLAIMS.has(name)) ctx.addIssue({ code: 'custom', path: ['claims'], message: `"${name}" is set by the gateway and cannot be copied from the login reply` });
+      if (RESERVED_CLAIMS.has(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['claims'],
+          message: `"${name}" is set by the gateway and cannot be copied from the login reply`,
+        });
     }
   });
 
@@ -181,7 +235,11 @@ export const loginSchema = z
   .strict()
   .superRefine((l, ctx) => {
     if (l.token === undefined && l.cookie !== true) {
-      ctx.addIssue({ code: 'custom', path: ['token'], message: 'expected a token pointer or cookie: true, or the client never receives its token' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message: 'expected a token pointer or cookie: true, or the client never receives its token',
+      });
     }
   });
 

@@ -1,6 +1,7 @@
 // Signing and verifying session JWTs: allow-listed asymmetric algorithms, kid lookup, claim checks.
-import { jwtVerify, SignJWT } from 'jose';
+
 import type { JWTPayload } from 'jose';
+import { jwtVerify, SignJWT } from 'jose';
 import { GatewayError } from '../errors.ts';
 import type { SigningKey, VerifyKey } from './keys.ts';
 

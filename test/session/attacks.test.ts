@@ -2,7 +2,7 @@
 import { CompactSign, importPKCS8, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.ts';
-import { b64url, expectInvalid, type Fixture, fixture, privateCall, R, testKey } from './helpers.ts';
+import { b64url, expectInvalid, type Fixture, fixture, privateCall, testKey } from './helpers.ts';
 
 let f: Fixture;
 let signer: CryptoKey;
@@ -30,7 +30,10 @@ beforeAll(async () => {
 
 describe('a genuine token passes both locks', () => {
   it('via Bearer, the token header and the cookie', async () => {
-    for (const headers of [{ authorization: `Bearer ${good}` }, { token: good }, { cookie: `a=b; edgegate_session=${good}` }]) {
+    for (const headers of [{ authorization: `Bearer ${good}` }, { token: good }, { cookie: `a=b; edgegate_session=${good}` }] as Record<
+      string,
+      string
+    >[]) {
       const ctx = await privateCall(f, headers);
       expect(ctx.identity?.sub).toBe('u1');
       expect(ctx.identity?.sid).toBe(sid);
@@ -66,7 +69,9 @@ describe('every attack is 401 with code 99999 and nothing of the token in the er
 
   it('HS256 signed with the public key as the HMAC secret', async () => {
     for (const secret of [f.key.publicKeyPem, JSON.stringify(f.key.publicJwk)]) {
-      const hmac = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+      const hmac = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+        'sign',
+      ]);
       const input = `${b64url(JSON.stringify({ alg: 'HS256', kid: f.key.kid, typ: 'JWT' }))}.${good.split('.')[1]}`;
       const sig = new Uint8Array(await crypto.subtle.sign('HMAC', hmac, new TextEncoder().encode(input)));
       const token = `${input}.${b64url(sig)}`;
@@ -78,13 +83,21 @@ describe('every attack is 401 with code 99999 and nothing of the token in the er
   it('unknown kid, and no kid at all', async () => {
     const unknown = await ownSigned({}, { kid: 'not-a-key' });
     expect((await expectInvalid(privateCall(f, { token: unknown }), unknown)).cause).toBe('kid-unknown');
-    const noKid = await new SignJWT({ sub: 'u1', sid, iss: ISS, aud: AUD }).setProtectedHeader({ alg: 'ES256' }).setIssuedAt(Math.floor(f.clock.now() / 1000)).setExpirationTime('1h').sign(signer);
+    const noKid = await new SignJWT({ sub: 'u1', sid, iss: ISS, aud: AUD })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuedAt(Math.floor(f.clock.now() / 1000))
+      .setExpirationTime('1h')
+      .sign(signer);
     expect((await expectInvalid(privateCall(f, { token: noKid }), noKid)).cause).toBe('kid-missing');
   });
 
   it('a kid of ours with another algorithm in the header', async () => {
     const other = await testKey('EdDSA');
-    const token = await new SignJWT({ sub: 'u1', sid, iss: ISS, aud: AUD }).setProtectedHeader({ alg: 'EdDSA', kid: f.key.kid }).setIssuedAt().setExpirationTime('1h').sign(await importPKCS8(other.privateKeyPem, 'EdDSA'));
+    const token = await new SignJWT({ sub: 'u1', sid, iss: ISS, aud: AUD })
+      .setProtectedHeader({ alg: 'EdDSA', kid: f.key.kid })
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(await importPKCS8(other.privateKeyPem, 'EdDSA'));
     await expectInvalid(privateCall(f, { token }), token);
   });
 
@@ -186,7 +199,9 @@ describe('every attack is 401 with code 99999 and nothing of the token in the er
     ];
     for (const token of cases) await expectInvalid(privateCall(f, { token }), token);
     // Correctly signed, but the payload is not JSON: the signature holds and the token still fails.
-    const notJson = await new CompactSign(new TextEncoder().encode('not json')).setProtectedHeader({ alg: 'ES256', kid: f.key.kid }).sign(signer);
+    const notJson = await new CompactSign(new TextEncoder().encode('not json'))
+      .setProtectedHeader({ alg: 'ES256', kid: f.key.kid })
+      .sign(signer);
     expect((await expectInvalid(privateCall(f, { token: notJson }), notJson)).cause).toBe('jwt-invalid');
   });
 
@@ -199,7 +214,10 @@ describe('every attack is 401 with code 99999 and nothing of the token in the er
 
   it('duplicated Authorization headers, even carrying the same token', async () => {
     for (const second of [good, await ownSigned({})]) {
-      const headers = new Headers([['authorization', `Bearer ${good}`], ['authorization', `Bearer ${second}`]]);
+      const headers = new Headers([
+        ['authorization', `Bearer ${good}`],
+        ['authorization', `Bearer ${second}`],
+      ]);
       expect((await expectInvalid(privateCall(f, headers), good)).cause).toBe('authorization-malformed');
     }
   });
@@ -211,7 +229,10 @@ describe('every attack is 401 with code 99999 and nothing of the token in the er
       { authorization: `Bearer ${good}`, cookie: `edgegate_session=${other}` },
       { token: good, cookie: `edgegate_session=${other}` },
       { cookie: `edgegate_session=${good}; edgegate_session=${good}` },
-      new Headers([['token', good], ['token', other]]),
+      new Headers([
+        ['token', good],
+        ['token', other],
+      ]),
       { authorization: `Basic dXNlcjpwYXNz`, token: good },
       { authorization: `Bearer ${good} extra` },
     ];

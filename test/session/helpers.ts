@@ -1,7 +1,7 @@
 // Shared fixtures for the session tests: a fake clock, config builders, a request context, and a runner
 // that plays the gateway's part (one store batch for the step, then apply or fail).
 import { expect } from 'vitest';
-import { routeSchema, type RouteConfig } from '../../src/config/schema.ts';
+import { type RouteConfig, routeSchema } from '../../src/config/schema.ts';
 import type { RequestContext } from '../../src/context.ts';
 import { GatewayError, StoreError } from '../../src/errors.ts';
 import { createSessions, type SessionDeps, type Sessions } from '../../src/session/index.ts';
@@ -43,8 +43,8 @@ export function countingStore(inner: Store): Store & { batches: Command[][] } {
 const keyCache = new Map<string, Promise<GeneratedKey>>();
 export function testKey(alg: GeneratedKey['alg'], kid = `${alg.toLowerCase()}-1`): Promise<GeneratedKey> {
   const k = `${alg}/${kid}`;
-  let p = keyCache.get(k);
-  if (p === undefined) keyCache.set(k, (p = keygen(alg, kid)));
+  const p = keyCache.get(k) ?? keygen(alg, kid);
+  keyCache.set(k, p);
   return p;
 }
 
@@ -69,7 +69,11 @@ export interface Fixture {
   logs: unknown[][];
 }
 
-export async function fixture(overrides: Partial<SessionConfigInput> = {}, deps: Partial<SessionDeps> = {}, routeList?: readonly unknown[]): Promise<Fixture> {
+export async function fixture(
+  overrides: Partial<SessionConfigInput> = {},
+  deps: Partial<SessionDeps> = {},
+  routeList?: readonly unknown[],
+): Promise<Fixture> {
   const clock = fakeClock();
   const key = await testKey('ES256');
   const store = countingStore(memoryStore({ now: clock.now }));
@@ -122,7 +126,7 @@ export async function run(f: Pick<Fixture, 'sessions' | 'store'>, ctx: RequestCo
     }
     throw err;
   }
-  step.apply(results);
+  await step.apply(results);
   return ctx;
 }
 
