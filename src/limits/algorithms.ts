@@ -51,7 +51,7 @@ function pair(state: string | null): [number, number] | undefined {
  * identity and every instance, since the time comes from the store). State: "windowStart:count".
  */
 export const fixedWindow: Decide = (state, now, { limit, windowMs, cost }) => {
-  const start = now - Math.floor(now / windowMs) * windowMs;
+  const start = Math.floor(now / windowMs) * windowMs;
   let count = 0;
   const s = pair(state);
   if (s !== undefined && s[0] === start) count = s[1];
@@ -76,7 +76,7 @@ export const fixedWindow: Decide = (state, now, { limit, windowMs, cost }) => {
  * traffic it is exact to within one request. https://blog.cloudflare.com/counting-things-a-lot-of-different-things/
  */
 export const slidingWindow: Decide = (state, now, { limit, windowMs: w, cost }) => {
-  const start = now - Math.floor(now / w) * w;
+  const start = Math.floor(now / w) * w;
   const elapsed = now - start;
   let cur = 0;
   let prev = 0;

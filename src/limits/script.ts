@@ -5,6 +5,9 @@ import { BY_CODE, type Decision } from './algorithms.ts';
 /** ARGV slots per limit, after ARGV[1]. */
 export const ARGS_PER_LIMIT = 5;
 
+/** With a test clock (ARGV[1]), TTLs are this much longer: the test clock lags Redis's real-time expiry. */
+export const TEST_CLOCK_TTL_PAD_MS = 3_600_000;
+
 /** Fixed slots at the head of the reply, then `REPLY_PER_LIMIT` per limit. */
 export const REPLY_HEAD = 3;
 export const REPLY_PER_LIMIT = 4;
@@ -22,7 +25,9 @@ export type LimitsReply = number[];
 // Time comes from the Redis server (TIME) so instances whose clocks disagree still share windows.
 const LUA = `-- edgegate: check every rate limit of a route, then commit all of them or none.
 -- KEYS[i]                 state key of limit i
--- ARGV[1]                 now in ms for tests; '' in production, which reads the server clock (TIME)
+-- ARGV[1]                 now in ms for tests; '' in production, which reads the server clock (TIME).
+--                         A test clock lags Redis's real-time expiry, so its TTLs get an hour more
+--                         (harmless: an expired state decides like a missing one).
 -- ARGV[2 + 5(i-1) .. +4]  limit i: algorithm (1 fixed, 2 sliding, 3 token bucket, 4 gcra), limit, window ms, burst, cost
 if redis.replicate_commands then redis.replicate_commands() end
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
@@ -42,7 +47,7 @@ end
 
 -- each returns: allowed, remaining, resetMs, retryAfterMs, newState, ttlMs
 local function fixed(state, now, limit, w, burst, cost)
-  local start = now - floor(now / w) * w
+  local start = floor(now / w) * w
   local count = 0
   local s0, s1 = pair(state)
   if s0 ~= nil and s0 == start then count = s1 end
@@ -57,7 +62,7 @@ local function fixed(state, now, limit, w, burst, cost)
 end
 
 local function sliding(state, now, limit, w, burst, cost)
-  local start = now - floor(now / w) * w
+  local start = floor(now / w) * w
   local elapsed = now - start
   local cur, prev = 0, 0
   if state then
@@ -147,8 +152,10 @@ end
 local algorithms = { fixed, sliding, bucket, gcra }
 
 local now
+local pad = 0
 if ARGV[1] ~= '' then
   now = tonumber(ARGV[1])
+  pad = 3600000
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
@@ -177,7 +184,7 @@ end
 
 if ok then
   for i = 1, n do
-    if ttls[i] > 0 then redis.call('SET', KEYS[i], news[i], 'PX', ttls[i])
+    if ttls[i] > 0 then redis.call('SET', KEYS[i], news[i], 'PX', ttls[i] + pad)
     else redis.call('DEL', KEYS[i]) end
   end
 else
@@ -198,6 +205,7 @@ return reply
 /** The memory twin: the same steps over the memory store's data, with algorithms.ts's decisions. */
 function local(data: LocalData, keys: string[], args: string[], nowMs: number): LimitsReply {
   const now = args[0] !== '' ? Number(args[0]) : nowMs;
+  const pad = args[0] !== '' ? TEST_CLOCK_TTL_PAD_MS : 0;
   const n = keys.length;
   const reply: number[] = [1, 0, now];
   const states: (string | null)[] = [];
@@ -221,7 +229,7 @@ function local(data: LocalData, keys: string[], args: string[], nowMs: number): 
   if (ok) {
     for (let i = 0; i < n; i++) {
       const d = decisions[i];
-      if (d.ttlMs > 0) data.set(keys[i], d.newState as string, d.ttlMs);
+      if (d.ttlMs > 0) data.set(keys[i], d.newState as string, d.ttlMs + pad);
       else data.del(keys[i]);
     }
   } else {

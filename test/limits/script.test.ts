@@ -1,0 +1,219 @@
+// The limits script and its memory twin give identical decisions: one scenario table, a controlled clock, memory and real Redis.
+import fc from 'fast-check';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { redisStore } from '../../adapters/node/redis-store.ts';
+import { ALGORITHM_CODES } from '../../src/limits/algorithms.ts';
+import type { AlgorithmName } from '../../src/limits/schema.ts';
+import { limitsScript } from '../../src/limits/script.ts';
+import { memoryStore } from '../../src/store/memory.ts';
+import type { Store } from '../../src/store/store.ts';
+import { haveRedis, type RedisServer, startRedis } from './redis-server.ts';
+
+/** A window-aligned instant (multiple of 60 s), so boundaries in the table are easy to read. */
+const T0 = 1_700_000_040_000;
+
+interface L {
+  algorithm: AlgorithmName;
+  limit: number;
+  window: number;
+  burst?: number;
+  cost?: number;
+}
+
+interface Scenario {
+  name: string;
+  limits: L[];
+  /** Request times, ms after T0. */
+  at: number[];
+  /** The expected overall verdicts, so the table also documents behaviour (1 allowed, 0 denied). */
+  verdicts?: number[];
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: 'fixed window 3/1s: fills, denies, resets at the boundary',
+    limits: [{ algorithm: 'fixed-window', limit: 3, window: 1_000 }],
+    at: [0, 1, 2, 3, 999, 1_000, 1_001],
+    verdicts: [1, 1, 1, 0, 0, 1, 1],
+  },
+  {
+    name: 'sliding window 4/1s: the previous window fades',
+    limits: [{ algorithm: 'sliding-window', limit: 4, window: 1_000 }],
+    at: [500, 500, 500, 500, 500, 1_000, 1_249, 1_250, 1_251, 1_500, 3_000],
+    verdicts: [1, 1, 1, 1, 0, 0, 0, 1, 0, 1, 1],
+  },
+  {
+    name: 'token bucket 2/1s burst 5: burst, then whole refills',
+    limits: [{ algorithm: 'token-bucket', limit: 2, window: 1_000, burst: 5 }],
+    at: [0, 0, 0, 0, 0, 0, 999, 1_000, 1_000, 1_000, 9_000],
+    verdicts: [1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1],
+  },
+  {
+    name: 'gcra 3/1s burst 1: emission interval 333.3 ms kept exact',
+    limits: [{ algorithm: 'gcra', limit: 3, window: 1_000, burst: 1 }],
+    at: [0, 333, 334, 667, 668, 1_001, 1_002],
+    verdicts: [1, 0, 1, 0, 1, 0, 1],
+  },
+  {
+    name: '2/s AND 3/min: the minute denies, the second is not consumed',
+    limits: [
+      { algorithm: 'fixed-window', limit: 2, window: 1_000 },
+      { algorithm: 'gcra', limit: 3, window: 60_000 },
+    ],
+    at: [0, 1, 2, 1_000, 1_001, 2_000, 20_000, 40_000],
+    verdicts: [1, 1, 0, 1, 0, 0, 1, 1],
+  },
+  {
+    name: 'all four together, cost 2',
+    limits: [
+      { algorithm: 'fixed-window', limit: 10, window: 1_000, cost: 2 },
+      { algorithm: 'sliding-window', limit: 8, window: 1_000, cost: 2 },
+      { algorithm: 'token-bucket', limit: 4, window: 500, burst: 6, cost: 2 },
+      { algorithm: 'gcra', limit: 6, window: 1_000, burst: 4, cost: 2 },
+    ],
+    at: [0, 10, 20, 30, 400, 700, 1_000, 1_300, 1_600, 5_000],
+  },
+  {
+    name: 'cost above capacity never passes',
+    limits: [
+      { algorithm: 'fixed-window', limit: 5, window: 1_000 },
+      { algorithm: 'token-bucket', limit: 1, window: 1_000, burst: 2, cost: 3 },
+    ],
+    at: [0, 10_000],
+    verdicts: [0, 0],
+  },
+];
+
+function argsFor(limits: L[], now: number | ''): string[] {
+  const args = [String(now)];
+  for (const l of limits) args.push(String(ALGORITHM_CODES[l.algorithm]), String(l.limit), String(l.window), String(l.burst ?? l.limit), String(l.cost ?? 1));
+  return args;
+}
+
+/**
+ * Runs a scenario; returns every reply and the final stored states. With `setClock` the store's own
+ * clock follows the scenario and the script reads it; without, the script gets the time in ARGV[1].
+ */
+async function run(store: Store, setClock: ((ms: number) => void) | undefined, s: Scenario, prefix: string): Promise<{ replies: number[][]; states: (string | null)[] }> {
+  const keys = s.limits.map((_, i) => `${prefix}:${i}`);
+  const replies: number[][] = [];
+  for (const dt of s.at) {
+    setClock?.(T0 + dt);
+    const args = argsFor(s.limits, setClock === undefined ? T0 + dt : '');
+    const [reply] = await store.batch([{ op: 'eval', script: limitsScript, keys, args }] as const);
+    replies.push(reply as number[]);
+  }
+  const states = await store.batch(keys.map((key) => ({ op: 'get' as const, key })));
+  return { replies, states: states as (string | null)[] };
+}
+
+/** On memory whose own clock follows the scenario: the script reads it, and keys expire as time passes. */
+function onMemory(s: Scenario) {
+  let clock = T0;
+  const store = memoryStore({ now: () => clock });
+  return run(store, (ms) => (clock = ms), s, 'm');
+}
+
+/** On memory with the time in ARGV[1], exactly as Redis runs it in these tests. */
+function onMemoryArgClock(s: Scenario) {
+  return run(memoryStore({ now: () => T0 }), undefined, s, 'm');
+}
+
+describe('limits script on memory', () => {
+  it.each(scenarios.filter((s) => s.verdicts !== undefined))('$name', async (s) => {
+    const { replies } = await onMemory(s);
+    expect(replies.map((r) => r[0])).toEqual(s.verdicts);
+  });
+
+  it('a denied request writes nothing; an allowed one writes every limit with a TTL', async () => {
+    let clock = T0;
+    const store = memoryStore({ now: () => clock });
+    const limits: L[] = [
+      { algorithm: 'fixed-window', limit: 5, window: 1_000 },
+      { algorithm: 'gcra', limit: 1, window: 1_000 },
+    ];
+    const keys = ['a', 'b'];
+    const [first] = await store.batch([{ op: 'eval', script: limitsScript, keys, args: argsFor(limits, '') }] as const);
+    expect(first).toEqual([1, 0, T0, 1, 4, 1_000, 0, 1, 0, 1_000, 0]);
+    const before = await store.batch([{ op: 'get', key: 'a' }, { op: 'get', key: 'b' }, { op: 'pttl', key: 'a' }, { op: 'pttl', key: 'b' }] as const);
+    expect(before).toEqual([`${T0}:1`, `${T0 + 1_000}:0`, 1_000, 1_000]);
+    clock += 10;
+    const [second] = await store.batch([{ op: 'eval', script: limitsScript, keys, args: argsFor(limits, '') }] as const);
+    // gcra denies for 990 ms more; the fixed window, which would have admitted it, reports its unconsumed state.
+    expect(second).toEqual([0, 990, T0 + 10, 1, 4, 990, 0, 0, 0, 990, 990]);
+    const after = await store.batch([{ op: 'get', key: 'a' }, { op: 'get', key: 'b' }] as const);
+    expect(after).toEqual(before.slice(0, 2));
+  });
+});
+
+const redisAvailable = haveRedis();
+
+describe.skipIf(!redisAvailable)('limits script: memory and real Redis decide identically', () => {
+  let server: RedisServer;
+  let redis: Store;
+  let run_ = 0;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = redisStore({ host: '127.0.0.1', port: server.port, timeoutMs: 2_000 });
+  });
+  afterAll(async () => {
+    await redis?.close();
+    await server?.stop();
+  });
+  beforeEach(() => {
+    run_++;
+  });
+
+  it.each(scenarios)('$name', async (s) => {
+    // Redis gets the scenario's clock in ARGV[1]. Memory with its own clock following the scenario
+    // (and expiring keys on it) must decide the same: an expired state decides like a missing one.
+    const red = await run(redis, undefined, s, `r${run_}`);
+    expect(red).toEqual(await onMemoryArgClock(s));
+    expect(red.replies).toEqual((await onMemory(s)).replies);
+  });
+
+  it('random scenarios: every reply and every stored state agree', async () => {
+    const limitArb = fc.record({
+      algorithm: fc.constantFrom<AlgorithmName>('fixed-window', 'sliding-window', 'token-bucket', 'gcra'),
+      limit: fc.integer({ min: 1, max: 20 }),
+      window: fc.constantFrom(7, 100, 333, 1_000, 60_000),
+      burst: fc.integer({ min: 1, max: 25 }),
+      cost: fc.integer({ min: 1, max: 4 }),
+    });
+    const scenarioArb = fc.record({
+      limits: fc.array(limitArb, { minLength: 1, maxLength: 4 }),
+      gaps: fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 3_000 })), { minLength: 1, maxLength: 30 }),
+      start: fc.integer({ min: 0, max: 120_000 }),
+    });
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, async ({ limits, gaps, start }) => {
+        const at: number[] = [];
+        let t = start;
+        for (const g of gaps) at.push((t += g));
+        const s: Scenario = { name: 'random', limits, at };
+        const red = await run(redis, undefined, s, `p${run_}:${n++}`);
+        expect(red).toEqual(await onMemoryArgClock(s));
+        expect(red.replies).toEqual((await onMemory(s)).replies);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('without a clock override the script reads the server clock and sets TTLs', async () => {
+    const limits: L[] = [{ algorithm: 'sliding-window', limit: 5, window: 60_000 }];
+    const before = Date.now();
+    const [reply, pttl] = await redis.batch([
+      { op: 'eval', script: limitsScript, keys: ['clock'], args: argsFor(limits, '') },
+      { op: 'pttl', key: 'clock' },
+    ] as const);
+    const r = reply as number[];
+    expect(r[0]).toBe(1);
+    expect(r[2]).toBeGreaterThanOrEqual(before - 1_000);
+    expect(r[2]).toBeLessThanOrEqual(Date.now() + 1_000);
+    // Two windows, less the time already into this one.
+    expect(pttl).toBeGreaterThan(60_000);
+    expect(pttl).toBeLessThanOrEqual(120_000);
+  });
+});
