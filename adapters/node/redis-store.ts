@@ -2,7 +2,7 @@
 // backoff, and a hard deadline per batch. The Node adapter injects it (createStore's `redis` option).
 import { Redis, type RedisOptions } from 'ioredis';
 import { StoreError } from '../../src/errors.ts';
-import { type Reply, runCalls, toRedisCalls, withDeadline } from '../../src/store/redis-protocol.ts';
+import { type Reply, type ScriptCache, runCalls, toRedisCalls, withDeadline } from '../../src/store/redis-protocol.ts';
 import type { StoreConfig } from '../../src/store/schema.ts';
 import type { Command, ResultOf, Store } from '../../src/store/store.ts';
 
@@ -145,16 +145,17 @@ export type RedisStoreOptions = RedisConnectionOptions;
 export function redisStore(options: RedisStoreOptions): Store {
   const connection = connectRedis(options);
   const { client } = connection;
+  const loaded: ScriptCache = new Set();
   let closed = false;
   return {
     kind: 'redis',
     async batch<const C extends readonly Command[]>(commands: C): Promise<ResultOf<C>> {
       if (closed) throw new StoreError('unavailable', 'redis: store is closed');
       if (commands.length === 0) return [] as unknown as ResultOf<C>;
-      const calls = await toRedisCalls(commands);
+      const calls = await toRedisCalls(commands, loaded);
       const results = await withDeadline('redis', options.timeoutMs, async (signal) => {
         await connection.ready(signal);
-        return runCalls('redis', calls, (argvs) => pipeline(client, argvs).catch((err) => Promise.reject(classify(err))));
+        return runCalls('redis', calls, loaded, (argvs) => pipeline(client, argvs).catch((err) => Promise.reject(classify(err))));
       });
       return results as unknown as ResultOf<C>;
     },

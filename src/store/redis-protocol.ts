@@ -46,9 +46,17 @@ export interface RedisCall {
   readonly argv: readonly [string, ...(string | number)[]];
   /** Turns the raw reply into the store's result for this op. */
   readonly read: (reply: unknown) => unknown;
-  /** For EVALSHA calls: the EVAL to send instead when Redis answers NOSCRIPT. */
-  readonly fallback?: readonly [string, ...(string | number)[]];
+  /** For scripts: its SHA-1 and the EVAL to send when Redis answers NOSCRIPT to the EVALSHA. */
+  readonly script?: { readonly sha1: string; readonly eval: readonly [string, ...(string | number)[]] };
 }
+
+/**
+ * The scripts one store has seen Redis run, by SHA-1. The first use of a script in a store goes out as
+ * EVAL (which also caches it in Redis), later ones as EVALSHA. Starting with EVALSHA would cost the
+ * first batch a NOSCRIPT and a resend — and the resent script would run after the batch's other
+ * commands, so a read after it in the same batch would not see its effect.
+ */
+export type ScriptCache = Set<string>;
 
 const same = (reply: unknown) => reply;
 const toBool = (reply: unknown) => reply === 1 || reply === 'OK';
@@ -59,7 +67,7 @@ const isZero = (reply: unknown) => reply === 0;
  * Translates a batch. Async only because a script's SHA-1 is computed lazily (once per script).
  * `set` and `incrby` with a TTL of 0 or less behave like the memory store: the key ends up absent.
  */
-export async function toRedisCalls(commands: readonly Command[]): Promise<RedisCall[]> {
+export async function toRedisCalls(commands: readonly Command[], loaded: ScriptCache): Promise<RedisCall[]> {
   const calls: RedisCall[] = [];
   for (const c of commands) {
     switch (c.op) {
@@ -88,19 +96,21 @@ export async function toRedisCalls(commands: readonly Command[]): Promise<RedisC
         break;
       case 'incrby':
         if (c.ttlMs === undefined) calls.push({ argv: ['incrby', c.key, c.by], read: same });
-        else calls.push(await scriptCall(incrbyWithTtl, [c.key], [String(c.by), String(wholeMs(c.ttlMs))]));
+        else calls.push(await scriptCall(loaded, incrbyWithTtl, [c.key], [String(c.by), String(wholeMs(c.ttlMs))]));
         break;
       case 'eval':
-        calls.push(await scriptCall(c.script, c.keys, c.args));
+        calls.push(await scriptCall(loaded, c.script, c.keys, c.args));
         break;
     }
   }
   return calls;
 }
 
-async function scriptCall(script: Script, keys: readonly string[], args: readonly string[]): Promise<RedisCall> {
+async function scriptCall(loaded: ScriptCache, script: Script, keys: readonly string[], args: readonly string[]): Promise<RedisCall> {
+  const sha1 = await script.sha1;
   const tail = [keys.length, ...keys, ...args];
-  return { argv: ['evalsha', await script.sha1, ...tail], read: same, fallback: ['eval', script.lua, ...tail] };
+  const evalArgv: [string, ...(string | number)[]] = ['eval', script.lua, ...tail];
+  return { argv: loaded.has(sha1) ? ['evalsha', sha1, ...tail] : evalArgv, read: same, script: { sha1, eval: evalArgv } };
 }
 
 /** The reply of one call: its value or the error Redis gave for it. */
@@ -115,22 +125,31 @@ const TRANSIENT = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/;
 
 /**
  * Runs a batch through `send` (one round trip per call of `send`), resends only the EVALSHA calls
- * that got NOSCRIPT as EVAL (a second round trip, rare: after SCRIPT FLUSH or a fail-over), and
- * returns the results in order. A command error fails the whole batch after every command ran,
- * which is what the memory store does too.
+ * that got NOSCRIPT as EVAL (a second round trip, rare: after SCRIPT FLUSH, a restart or a fail-over;
+ * those scripts then run after the batch's other commands), and returns the results in order.
+ * A command error fails the whole batch after every command ran, as the memory store does.
  */
 export async function runCalls(
   backend: string,
   calls: readonly RedisCall[],
+  loaded: ScriptCache,
   send: (argvs: readonly (readonly (string | number)[])[]) => Promise<Reply[]>,
 ): Promise<unknown[]> {
   const replies = await send(calls.map((c) => c.argv));
   const missing: number[] = [];
-  for (let i = 0; i < calls.length; i++) if (calls[i].fallback && isNoScript(replies[i])) missing.push(i);
+  for (let i = 0; i < calls.length; i++) {
+    const script = calls[i].script;
+    if (script === undefined) continue;
+    if (isNoScript(replies[i])) {
+      loaded.delete(script.sha1);
+      missing.push(i);
+    } else loaded.add(script.sha1);
+  }
   if (missing.length > 0) {
-    const retried = await send(missing.map((i) => calls[i].fallback as readonly (string | number)[]));
+    const retried = await send(missing.map((i) => (calls[i].script as NonNullable<RedisCall['script']>).eval));
     missing.forEach((i, n) => {
       replies[i] = retried[n];
+      if (retried[n].ok) loaded.add((calls[i].script as NonNullable<RedisCall['script']>).sha1);
     });
   }
   return replies.map((reply, i) => {

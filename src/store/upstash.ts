@@ -2,7 +2,7 @@
 // Workers, Deno and Node, and against any server speaking that protocol (adapters/node/redis-rest.ts).
 import { Redis, type Requester, type UpstashRequest, type UpstashResponse } from '@upstash/redis';
 import { StoreError } from '../errors.ts';
-import { type Reply, runCalls, toRedisCalls, withDeadline } from './redis-protocol.ts';
+import { type Reply, type ScriptCache, runCalls, toRedisCalls, withDeadline } from './redis-protocol.ts';
 import type { Command, ResultOf, Store } from './store.ts';
 
 export interface UpstashStoreOptions {
@@ -49,6 +49,7 @@ export function upstashStore(options: UpstashStoreOptions): Store {
   // Read-your-writes across Upstash replicas: echo the newest sync token the service gave us.
   let syncToken = '';
   let closed = false;
+  const loaded: ScriptCache = new Set();
 
   async function post(req: UpstashRequest, signal: AbortSignal): Promise<unknown> {
     const headers: Record<string, string> = {
@@ -98,9 +99,9 @@ export function upstashStore(options: UpstashStoreOptions): Store {
     async batch<const C extends readonly Command[]>(commands: C): Promise<ResultOf<C>> {
       if (closed) throw new StoreError('unavailable', 'upstash: store is closed');
       if (commands.length === 0) return [] as unknown as ResultOf<C>;
-      const calls = await toRedisCalls(commands);
+      const calls = await toRedisCalls(commands, loaded);
       const results = await withDeadline('upstash', timeoutMs, (signal) =>
-        runCalls('upstash', calls, (argvs) => send(argvs, signal)),
+        runCalls('upstash', calls, loaded, (argvs) => send(argvs, signal)),
       );
       return results as unknown as ResultOf<C>;
     },
@@ -120,8 +121,9 @@ function validate(options: UpstashStoreOptions): { url: string; token: string; t
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new TypeError(`upstash store: url must use https (or http for a local bridge), got ${url.protocol}`);
   }
-  if (typeof options.token !== 'string' || options.token.trim() === '' || /\s/.test(options.token)) {
-    throw new TypeError('upstash store: token must be a non-empty string without whitespace');
+  // It travels in a header: visible ASCII only.
+  if (typeof options.token !== 'string' || !/^[\x21-\x7e]+$/.test(options.token)) {
+    throw new TypeError('upstash store: token must be a non-empty string of visible ASCII characters');
   }
   if (!(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
     throw new TypeError('upstash store: timeoutMs must be a positive number of milliseconds');
