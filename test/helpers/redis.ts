@@ -27,6 +27,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts the private server again on the same port and waits until it answers PING. */
   start(): Promise<void>;
+  /** Signals the private server, e.g. SIGSTOP / SIGCONT to freeze and thaw it. Throws for REDIS_URL. */
+  signal(name: NodeJS.Signals): void;
 }
 
 /** Starts a private redis-server, or connects to REDIS_URL when set. Throws with the reason if neither works. */
@@ -87,6 +89,9 @@ async function useExternal(url: string): Promise<RedisServer> {
     restartable: false,
     async stop() {},
     async start() {},
+    signal() {
+      throw new Error('cannot signal the REDIS_URL server; check `restartable` first');
+    },
   };
 }
 
@@ -114,6 +119,9 @@ async function startPrivate(): Promise<RedisServer> {
         async start() {
           if (child.exitCode === null && child.signalCode === null) return;
           child = await launch(port);
+        },
+        signal(name) {
+          child.kill(name);
         },
       };
     } catch (err) {
