@@ -17,11 +17,17 @@ const us = (ms: number) => `${(ms * 1000).toFixed(1)}`.padStart(8);
 
 console.log(`node ${process.version}, ${count} sequential verifications per algorithm after ${WARMUP} warm-up`);
 console.log('verify = the full lock-1 path: size cap, shape, jose header/payload decoding, kid lookup, signature, claims');
-console.log(`${'alg'.padEnd(6)} ${'verify µs'.padStart(9)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'verify/s'.padStart(9)} ${'sign µs'.padStart(8)} ${'token B'.padStart(8)}`);
+console.log(
+  `${'alg'.padEnd(6)} ${'verify µs'.padStart(9)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'verify/s'.padStart(9)} ${'sign µs'.padStart(8)} ${'token B'.padStart(8)}`,
+);
 
 for (const alg of ALGORITHMS) {
   const k = await keygen(alg, `bench-${alg}`);
-  const cfg = sessionSchema.parse({ keys: [{ kid: k.kid, alg, privateKey: k.privateKeyPem }], issuer: 'https://gw.example', audience: 'api' });
+  const cfg = sessionSchema.parse({
+    keys: [{ kid: k.kid, alg, privateKey: k.privateKeyPem }],
+    issuer: 'https://gw.example',
+    audience: 'api',
+  });
   const ring = await importKeys(cfg.keys);
   const resolve = ownKeyResolver(ring.byKid);
   const opts = {
