@@ -54,6 +54,9 @@ export const limitSchema = z
   })
   .strict()
   .superRefine((l, ctx) => {
+    // Cross-field checks only once each field is valid on its own, so one mistake gets one message.
+    const valid = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
+    if (!valid(l.limit) || !valid(l.window) || !valid(l.cost) || (l.burst !== undefined && !valid(l.burst))) return;
     const windowed = l.algorithm === 'fixed-window' || l.algorithm === 'sliding-window';
     if (windowed && l.burst !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['burst'], message: 'applies to token-bucket and gcra only' });
