@@ -102,6 +102,8 @@ async function startWorkerd(config: object, options: RuntimeOptions): Promise<Ru
   const mf = new Miniflare({
     modules: true,
     scriptPath,
+    // Module names are relative to this root; the bundle sits in a temp dir outside the cwd.
+    modulesRoot: dirname(scriptPath),
     compatibilityDate: date,
     bindings: { EDGEGATE_CONFIG: JSON.stringify(config), ...options.env },
     host: '127.0.0.1',
