@@ -78,7 +78,7 @@ export async function startRedisRest(options: RedisRestOptions): Promise<RedisRe
   async function one(argv: Arg[], base64: boolean): Promise<HttpReply> {
     const [name, ...args] = argv;
     try {
-      const value = await withConnection(() => client.callBuffer(String(name), ...args));
+      const value = await withConnection(() => client.callBuffer(verb(name), ...args));
       return { status: 200, body: { result: encode(value, base64) } };
     } catch (err) {
       return failure(err);
@@ -89,7 +89,7 @@ export async function startRedisRest(options: RedisRestOptions): Promise<RedisRe
     try {
       const out = await withConnection(() => {
         const p = atomic ? client.multi() : client.pipeline();
-        for (const [name, ...args] of argvs) p.callBuffer(String(name), ...args);
+        for (const [name, ...args] of argvs) p.callBuffer(verb(name), ...args);
         return p.exec();
       });
       if (out === null) return { status: 400, body: { error: 'EXECABORT Transaction discarded' } };
@@ -179,6 +179,15 @@ export async function startRedisRest(options: RedisRestOptions): Promise<RedisRe
       await connection.close();
     },
   };
+}
+
+/**
+ * Upper case on purpose: ioredis reshapes some replies by lower-case command name (HGETALL into an
+ * object); the bridge must pass Redis's reply through untouched. Its remaining case-insensitive
+ * transformers are identities under RESP2.
+ */
+function verb(name: Arg): string {
+  return String(name).toUpperCase();
 }
 
 function failure(err: unknown): HttpReply {

@@ -10,7 +10,7 @@ export const storeSchema = z
       .object({
         type: z.literal('redis'),
         /** `redis://[:auth@]host:port/db` or `rediss://` for TLS. */
-        url: nonEmptyString.optional(),
+        url: nonEmptyString.regex(/^rediss?:\/\/\S+$/, { error: 'expected a redis:// or rediss:// URL' }).optional(),
         host: nonEmptyString.optional(),
         port: z.union([positiveInt, z.string().regex(/^\d+$/).transform(Number)], { error: 'expected a port number' }).optional(),
         auth: z.string().optional(),
@@ -18,12 +18,16 @@ export const storeSchema = z
         tls: z.boolean().optional(),
         timeout: duration.default(1_000),
       })
-      .strict(),
+      .strict()
+      .refine((c) => c.url === undefined || (c.host === undefined && c.port === undefined), {
+        error: 'give either url or host/port, not both',
+        path: ['url'],
+      }),
     z
       .object({
         type: z.literal('upstash'),
         /** Defaults to the UPSTASH_REDIS_REST_URL variable of the runtime. */
-        url: nonEmptyString.optional(),
+        url: nonEmptyString.regex(/^https?:\/\/\S+$/, { error: 'expected an https:// URL (http:// for a local bridge)' }).optional(),
         /** Defaults to UPSTASH_REDIS_REST_TOKEN. */
         token: nonEmptyString.optional(),
         timeout: duration.default(1_000),
