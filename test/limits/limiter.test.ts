@@ -99,7 +99,7 @@ function setup(routeLimits: LimitInput[] | undefined, settings: LimitsConfigInpu
 }
 
 describe('keys', () => {
-  const original = { algorithm: 'fixed-window', limit: 2, window: '60s', key: [{ header: 'token' }, 'ip'] } as const;
+  const original: LimitInput = { algorithm: 'fixed-window', limit: 2, window: '60s', key: [{ header: 'token' }, 'ip'] };
 
   it('"120 per 60s by token, else by IP": the first key present wins', async () => {
     const { route, store } = setup([original]);
