@@ -164,6 +164,7 @@ export async function runCalls(
 /**
  * Runs `work` with an AbortSignal and settles within `ms` whatever happens inside: on expiry the
  * signal aborts and the promise rejects with StoreError('timeout'). Never leaves a timer behind.
+ * Anything else `work` throws reaches the caller as a StoreError too, as the Store interface promises.
  */
 export function withDeadline<T>(backend: string, ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
@@ -175,6 +176,9 @@ export function withDeadline<T>(backend: string, ms: number, work: (signal: Abor
       reject(error);
     }, ms);
   });
-  const running = work(controller.signal);
+  const running = work(controller.signal).catch((err: unknown) => {
+    if (err instanceof StoreError) throw err;
+    throw new StoreError('error', `${backend}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  });
   return Promise.race([running, expired]).finally(() => clearTimeout(timer));
 }

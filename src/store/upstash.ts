@@ -83,7 +83,7 @@ export function upstashStore(options: UpstashStoreOptions): Store {
 
   async function send(argvs: readonly (readonly (string | number)[])[], signal: AbortSignal): Promise<Reply[]> {
     const requester: Requester = {
-      request: async <T>(req: UpstashRequest) => decodeBody(await post(req, signal)) as UpstashResponse<T>,
+      request: async <T>(req: UpstashRequest) => decodeBody(await post(req, signal), req.path?.[0] === 'pipeline') as UpstashResponse<T>,
     };
     const pipeline = client.pipelineVia(requester);
     for (const argv of argvs) push(pipeline, argv);
@@ -177,8 +177,9 @@ function push(p: Pipeline, argv: readonly (string | number)[]): void {
 }
 
 /** Undoes `Upstash-Encoding: base64` in `{result}` or `[{result}|{error}, …]`. */
-function decodeBody(body: unknown): unknown {
+function decodeBody(body: unknown, pipeline: boolean): unknown {
   if (Array.isArray(body)) return body.map(decodeEntry);
+  if (pipeline) throw new StoreError('error', 'upstash: malformed pipeline reply (not an array)');
   return decodeEntry(body);
 }
 
