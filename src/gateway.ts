@@ -50,6 +50,8 @@ type Env = {
 };
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+/** An idempotent request's body up to this size is buffered so that a retry can resend it. */
+const REPLAYABLE_BODY = 64 * 1024;
 
 export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {}): Gateway {
   const config = parseConfig(input);
@@ -136,6 +138,11 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
 
     const upstream = route.upstream;
     if (upstream === undefined) throw new GatewayError('noEndpoint');
+    const idempotent = IDEMPOTENT.has(request.method) || request.headers.has('idempotency-key');
+    if (buffered === undefined && idempotent && upstream.retries > 0 && request.body !== null) {
+      const declared = Number(request.headers.get('content-length') ?? Number.NaN);
+      if (declared <= REPLAYABLE_BODY) buffered = await readBody(request, route.bodyLimit);
+    }
 
     let body: ReadableStream<Uint8Array> | Uint8Array | null = null;
     let exceeded = () => false;
@@ -162,7 +169,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
         headers,
         body: body as ReadableStream<Uint8Array> | ArrayBuffer | null,
         timeoutMs: route.config.timeout,
-        idempotent: IDEMPOTENT.has(request.method) || request.headers.has('idempotency-key'),
+        idempotent,
       });
     } catch (err) {
       if (exceeded()) throw new GatewayError('payloadTooLarge', { limit: route.bodyLimit });

@@ -13,6 +13,59 @@ export interface UpstreamFetchOptions {
 
 const NO_BODY = new Set([101, 204, 205, 304]);
 
+/**
+ * A reply that has fully arrived by the time its headers are parsed (most small JSON replies, even
+ * chunked ones) is passed on whole, as nginx's proxy_buffering does: one write to the client instead
+ * of headers, chunk and terminator as three. Anything still in flight streams, with backpressure.
+ */
+const BUFFER_UP_TO = 64 * 1024;
+const PENDING = Symbol('pending');
+
+type Chunks = AsyncIterator<Buffer>;
+
+/** Reads what is already buffered without waiting; returns the whole body if it is all there. */
+async function readAvailable(it: Chunks): Promise<{ chunks: Buffer[]; done: boolean; next?: Promise<IteratorResult<Buffer>> }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const next = it.next();
+    // A resolved read settles within a couple of microtasks; a pending one loses this race.
+    const r = await Promise.race([next, Promise.resolve().then(() => PENDING)]);
+    if (r === PENDING) return { chunks, done: false, next };
+    if (r.done) return { chunks, done: true };
+    chunks.push(r.value);
+    size += r.value.byteLength;
+    if (size > BUFFER_UP_TO) return { chunks, done: false };
+  }
+}
+
+/** A web stream over the rest of the body, starting with what was already read. */
+function toWebStream(body: Readable, it: Chunks, head: Buffer[], pending?: Promise<IteratorResult<Buffer>>): ReadableStream<Uint8Array> {
+  let queued = head;
+  let next = pending;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (queued.length > 0) {
+        for (const c of queued) controller.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+        queued = [];
+        return;
+      }
+      const r = await (next ?? it.next());
+      next = undefined;
+      if (r.done) controller.close();
+      else controller.enqueue(new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+    },
+    cancel(reason) {
+      body.destroy(reason instanceof Error ? reason : undefined);
+    },
+  });
+}
+
+function concat(chunks: Buffer[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  return Buffer.concat(chunks);
+}
+
 export function upstreamFetch(options: UpstreamFetchOptions = {}): typeof fetch & { close(): Promise<void> } {
   const agent = new Agent({
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
@@ -52,7 +105,10 @@ export function upstreamFetch(options: UpstreamFetchOptions = {}): typeof fetch 
       res.body.resume();
       return new Response(null, { status: res.statusCode, headers: out });
     }
-    return new Response(Readable.toWeb(res.body) as ReadableStream, { status: res.statusCode, headers: out });
+    const it = res.body[Symbol.asyncIterator]() as Chunks;
+    const first = await readAvailable(it);
+    if (first.done) return new Response(first.chunks.length === 0 ? null : concat(first.chunks), { status: res.statusCode, headers: out });
+    return new Response(toWebStream(res.body, it, first.chunks, first.next), { status: res.statusCode, headers: out });
   }
 
   return Object.assign(nodeFetch as typeof fetch, { close: () => agent.close() });

@@ -76,6 +76,8 @@ export function createUpstream(name: string, config: UpstreamConfig, deps: Upstr
 
   return {
     name,
+    /** Whether a failed attempt may be sent again (so a small body is worth buffering). */
+    retries: config.retries,
     targets: targets.map((t) => t.base),
     health,
 
