@@ -4,7 +4,7 @@
 // POST /pipeline and POST /multi-exec, the path form /<command>/<arg>…, Bearer or `_token` auth,
 // `Upstash-Encoding: base64`, `{ "result" }` / `{ "error" }` bodies, 400 for command errors, 401 for auth.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StoreError } from '../../src/errors.ts';
 import { connectRedis } from './redis-store.ts';
@@ -35,10 +35,39 @@ type HttpReply = { status: number; body: unknown };
 
 /** Commands that would block or re-state the one shared connection, or stop the server. */
 const DENIED = new Set([
-  'auth', 'hello', 'select', 'quit', 'reset', 'client', 'multi', 'exec', 'discard', 'watch', 'unwatch',
-  'subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'monitor',
-  'blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop',
-  'wait', 'waitaof', 'sync', 'psync', 'replconf', 'shutdown', 'debug',
+  'auth',
+  'hello',
+  'select',
+  'quit',
+  'reset',
+  'client',
+  'multi',
+  'exec',
+  'discard',
+  'watch',
+  'unwatch',
+  'subscribe',
+  'psubscribe',
+  'ssubscribe',
+  'unsubscribe',
+  'punsubscribe',
+  'sunsubscribe',
+  'monitor',
+  'blpop',
+  'brpop',
+  'brpoplpush',
+  'blmove',
+  'blmpop',
+  'bzpopmin',
+  'bzpopmax',
+  'bzmpop',
+  'wait',
+  'waitaof',
+  'sync',
+  'psync',
+  'replconf',
+  'shutdown',
+  'debug',
 ]);
 
 const sha256 = (value: string | Buffer) => createHash('sha256').update(value).digest();
@@ -141,7 +170,10 @@ export async function startRedisRest(options: RedisRestOptions): Promise<RedisRe
       result = typeof argvs === 'string' ? { status: 400, body: { error: argvs } } : await many(argvs, base64, path === '/multi-exec');
     } else {
       // Path form: /set/foo/bar?EX=100, a POST body appended as the last argument (the binary-safe way in).
-      const argv: Arg[] = path.split('/').slice(1).map((s) => decodeURIComponent(s));
+      const argv: Arg[] = path
+        .split('/')
+        .slice(1)
+        .map((s) => decodeURIComponent(s));
       if (hasBody && body.length > 0) argv.push(body);
       for (const [k, v] of url.searchParams) if (k !== '_token') argv.push(k, v);
       const checked = parseCommand(argv);
@@ -235,7 +267,8 @@ function parseCommand(value: unknown): Arg[] | string {
 }
 
 function parseBatch(value: unknown): Arg[][] | string {
-  if (!Array.isArray(value) || value.length === 0) return 'ERR expected a non-empty JSON array of commands, e.g. [["SET","k","v"],["GET","k"]]';
+  if (!Array.isArray(value) || value.length === 0)
+    return 'ERR expected a non-empty JSON array of commands, e.g. [["SET","k","v"],["GET","k"]]';
   const argvs: Arg[][] = [];
   for (const [i, item] of value.entries()) {
     const argv = parseCommand(item);

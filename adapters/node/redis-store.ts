@@ -2,7 +2,7 @@
 // backoff, and a hard deadline per batch. The Node adapter injects it (createStore's `redis` option).
 import { Redis, type RedisOptions } from 'ioredis';
 import { StoreError } from '../../src/errors.ts';
-import { type Reply, type ScriptCache, runCalls, toRedisCalls, withDeadline } from '../../src/store/redis-protocol.ts';
+import { type Reply, runCalls, type ScriptCache, toRedisCalls, withDeadline } from '../../src/store/redis-protocol.ts';
 import type { StoreConfig } from '../../src/store/schema.ts';
 import type { Command, ResultOf, Store } from '../../src/store/store.ts';
 

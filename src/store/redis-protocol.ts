@@ -2,7 +2,7 @@
 // becomes the CommandResult the memory store gives, how failures map to StoreError, and the deadline.
 // The TCP store (adapters/node/redis-store.ts) and the Upstash store (upstash.ts) only move bytes.
 import { StoreError } from '../errors.ts';
-import { type Command, type Script, defineScript } from './store.ts';
+import { type Command, defineScript, type Script } from './store.ts';
 
 /**
  * INCRBY that sets the TTL only when this call creates the key, exactly as the memory store does.

@@ -2,7 +2,7 @@
 // Workers, Deno and Node, and against any server speaking that protocol (adapters/node/redis-rest.ts).
 import { Redis, type Requester, type UpstashRequest, type UpstashResponse } from '@upstash/redis';
 import { StoreError } from '../errors.ts';
-import { type Reply, type ScriptCache, runCalls, toRedisCalls, withDeadline } from './redis-protocol.ts';
+import { type Reply, runCalls, type ScriptCache, toRedisCalls, withDeadline } from './redis-protocol.ts';
 import type { Command, ResultOf, Store } from './store.ts';
 
 export interface UpstashStoreOptions {

@@ -2,11 +2,11 @@
 // bridge (the real @upstash/redis client → adapters/node/redis-rest.ts → a real redis-server).
 // Same inputs, same results; the last block compares whole transcripts against memory's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisStore } from '../../adapters/node/redis-store.ts';
 import { type RedisRest, startRedisRest } from '../../adapters/node/redis-rest.ts';
+import { redisStore } from '../../adapters/node/redis-store.ts';
 import { StoreError } from '../../src/errors.ts';
 import { memoryStore } from '../../src/store/memory.ts';
-import { type Command, type Store, defineScript, get, runScript, set } from '../../src/store/store.ts';
+import { type Command, defineScript, get, runScript, type Store, set } from '../../src/store/store.ts';
 import { upstashStore } from '../../src/store/upstash.ts';
 import { adminClient, redisForSuite, uniquePrefix } from '../helpers/redis.ts';
 
@@ -200,7 +200,12 @@ for (const { name, needsRedis, make } of backends) {
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(TTL);
       await b.advance(PAST_TTL);
-      expect(await b.store.batch([{ op: 'get', key: k('ttl') }, { op: 'pttl', key: k('ttl') }] as const)).toEqual([null, -2]);
+      expect(
+        await b.store.batch([
+          { op: 'get', key: k('ttl') },
+          { op: 'pttl', key: k('ttl') },
+        ] as const),
+      ).toEqual([null, -2]);
     });
 
     it('SET replaces the value and clears the TTL; a TTL of 0 or less leaves no key', async () => {
@@ -293,7 +298,12 @@ for (const { name, needsRedis, make } of backends) {
         ] as const)
         .catch((e) => e);
       expect(err).toBeInstanceOf(StoreError);
-      expect(await b.store.batch([{ op: 'get', key: k('before') }, { op: 'get', key: k('after') }] as const)).toEqual(['1', '2']);
+      expect(
+        await b.store.batch([
+          { op: 'get', key: k('before') },
+          { op: 'get', key: k('after') },
+        ] as const),
+      ).toEqual(['1', '2']);
     });
 
     it('runs a batch of many commands in order', async () => {
@@ -371,7 +381,12 @@ for (const { name, needsRedis, make } of backends) {
       ] as const);
       expect(results).toEqual([1, [4, 'allow', '4', null], '1', 1]);
       // The plain commands ran once: nothing but the scripts was resent.
-      expect(await b.store.batch([{ op: 'get', key: k('side') }, { op: 'get', key: k('side-ttl') }] as const)).toEqual(['1', '1']);
+      expect(
+        await b.store.batch([
+          { op: 'get', key: k('side') },
+          { op: 'get', key: k('side-ttl') },
+        ] as const),
+      ).toEqual(['1', '1']);
       const afterFlush = await b.scriptCalls();
       if (afterWarm && afterFlush) {
         // windowCounter and the INCRBY-with-TTL script: each tried as EVALSHA, then once as EVAL.

@@ -5,7 +5,7 @@ import { ConfigError } from '../../src/config/load.ts';
 import { StoreError } from '../../src/errors.ts';
 import { createStore, type RedisStoreConfig } from '../../src/store/create.ts';
 import { storeSchema } from '../../src/store/schema.ts';
-import { get, set, type Store } from '../../src/store/store.ts';
+import { type Command, get, type Store, set } from '../../src/store/store.ts';
 import { upstashStore } from '../../src/store/upstash.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -22,7 +22,8 @@ function stubFetch(reply: (body: unknown, url: string) => Response | Promise<Res
   return { fetch: fn, seen };
 }
 
-const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 describe('createStore', () => {
   it('builds the bounded memory store by default, on the injected clock', async () => {
@@ -86,12 +87,16 @@ describe('createStore', () => {
     let received: RedisStoreConfig | undefined;
     const fake = { kind: 'redis', batch: async () => [], close: async () => {} } as unknown as Store;
     expect(
-      createStore(config, {}, {
-        redis: (cfg) => {
-          received = cfg;
-          return fake;
+      createStore(
+        config,
+        {},
+        {
+          redis: (cfg) => {
+            received = cfg;
+            return fake;
+          },
         },
-      }),
+      ),
     ).toBe(fake);
     expect(received).toEqual({ type: 'redis', url: 'redis://127.0.0.1:6390/2', timeout: 2000 });
   });
@@ -182,20 +187,32 @@ describe('upstash store against a stub', () => {
       );
     });
     const store = upstashStore({ ...options, fetch });
-    const batch = [
+    const batch: Command[] = [
       { op: 'eval', script, keys: ['a'], args: ['x'] },
       { op: 'incrby', key: 'n', by: 7 },
       { op: 'set', key: 's', value: 'v', ttlMs: 1500.2, nx: true },
-    ] as const;
+    ];
     expect(await store.batch(batch)).toEqual([1, 7, true]);
     expect(await store.batch(batch)).toEqual([1, 7, true]);
     flushed = true;
     expect(await store.batch(batch)).toEqual([1, 7, true]);
     expect(seen.map((s) => s.url.replace(options.url, ''))).toEqual(['/pipeline', '/pipeline', '/pipeline', '/pipeline']);
     expect(seen.map((s) => s.body)).toEqual([
-      [['eval', 'return 1', 1, 'a', 'x'], ['incrby', 'n', 7], ['set', 's', 'v', 'nx', 'px', 1501]],
-      [['evalsha', sha, 1, 'a', 'x'], ['incrby', 'n', 7], ['set', 's', 'v', 'nx', 'px', 1501]],
-      [['evalsha', sha, 1, 'a', 'x'], ['incrby', 'n', 7], ['set', 's', 'v', 'nx', 'px', 1501]],
+      [
+        ['eval', 'return 1', 1, 'a', 'x'],
+        ['incrby', 'n', 7],
+        ['set', 's', 'v', 'nx', 'px', 1501],
+      ],
+      [
+        ['evalsha', sha, 1, 'a', 'x'],
+        ['incrby', 'n', 7],
+        ['set', 's', 'v', 'nx', 'px', 1501],
+      ],
+      [
+        ['evalsha', sha, 1, 'a', 'x'],
+        ['incrby', 'n', 7],
+        ['set', 's', 'v', 'nx', 'px', 1501],
+      ],
       [['eval', 'return 1', 1, 'a', 'x']],
     ]);
   });

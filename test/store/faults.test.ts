@@ -151,7 +151,9 @@ describe.skipIf(!redis)('store faults', () => {
 
       await redis!.start();
       const [tcpMs, restMs, lateMs] = await Promise.all([recovery(tcp, key), recovery(rest, key), recovery(late, key)]);
-      console.info(`recovered after restart: tcp ${tcpMs.toFixed(0)} ms, upstash via bridge ${restMs.toFixed(0)} ms, late ${lateMs.toFixed(0)} ms`);
+      console.info(
+        `recovered after restart: tcp ${tcpMs.toFixed(0)} ms, upstash via bridge ${restMs.toFixed(0)} ms, late ${lateMs.toFixed(0)} ms`,
+      );
       // The restarted Redis is empty: the counter starts again, from whichever store got there first.
       const after = await tcp.batch([{ op: 'get', key }] as const);
       expect(Number(after[0])).toBeGreaterThanOrEqual(1);

@@ -17,7 +17,7 @@ describe.skipIf(!redis)('redis REST bridge', () => {
     const res = await fetch(`${bridge.url}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, ...headers },
-      body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+      body: typeof body === 'string' || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body),
     });
     return { status: res.status, body: (await res.json()) as unknown };
   };
@@ -48,7 +48,13 @@ describe.skipIf(!redis)('redis REST bridge', () => {
       expect(piped[0]).toEqual({ result: 'OK', error: undefined });
       expect(piped[1].error).toMatch(/not an integer/);
       expect(piped[2].result).toBe('x');
-      expect(await client.multi().set(k(`m:${responseEncoding}`), 'y').get(k(`m:${responseEncoding}`)).exec()).toEqual(['OK', 'y']);
+      expect(
+        await client
+          .multi()
+          .set(k(`m:${responseEncoding}`), 'y')
+          .get(k(`m:${responseEncoding}`))
+          .exec(),
+      ).toEqual(['OK', 'y']);
       const lua = `return {KEYS[1], ARGV[1], 42}`;
       const sha = await client.scriptLoad(lua);
       expect(await client.evalsha(sha, [k('key')], ['arg'])).toEqual([k('key'), 'arg', 42]);
@@ -64,7 +70,10 @@ describe.skipIf(!redis)('redis REST bridge', () => {
     // A stored "OK" goes out as OK too (the bridge cannot tell it from the status reply); clients read both alike.
     expect(await call('/', ['GET', k('e')], { 'upstash-encoding': 'base64' })).toEqual({ status: 200, body: { result: 'OK' } });
     await call('/', ['HSET', k('h'), 'f', 'wert']);
-    expect(await call('/', ['hgetall', k('h')], { 'upstash-encoding': 'base64' })).toEqual({ status: 200, body: { result: [b64('f'), b64('wert')] } });
+    expect(await call('/', ['hgetall', k('h')], { 'upstash-encoding': 'base64' })).toEqual({
+      status: 200,
+      body: { result: [b64('f'), b64('wert')] },
+    });
     expect(await call('/', ['PING'], { 'upstash-encoding': 'base64' })).toEqual({ status: 200, body: { result: b64('PONG') } });
     expect(await call('/', ['INCR', k('i')], { 'upstash-encoding': 'base64' })).toEqual({ status: 200, body: { result: 1 } });
     await call('/', ['RPUSH', k('l'), 'a', 'ß']);
@@ -72,7 +81,17 @@ describe.skipIf(!redis)('redis REST bridge', () => {
       status: 200,
       body: { result: [b64('a'), b64('ß')] },
     });
-    expect(await call('/pipeline', [['GET', k('nothing')], ['LRANGE', k('l'), 0, 0], ['INCR', k('l')]], { 'upstash-encoding': 'base64' })).toEqual({
+    expect(
+      await call(
+        '/pipeline',
+        [
+          ['GET', k('nothing')],
+          ['LRANGE', k('l'), 0, 0],
+          ['INCR', k('l')],
+        ],
+        { 'upstash-encoding': 'base64' },
+      ),
+    ).toEqual({
       status: 200,
       body: [{ result: null }, { result: [b64('a')] }, { error: 'WRONGTYPE Operation against a key holding the wrong kind of value' }],
     });
@@ -120,10 +139,19 @@ describe.skipIf(!redis)('redis REST bridge', () => {
       expect((r.body as { error: string }).error).toMatch(/not allowed/);
     }
     // A transaction with a syntax error is discarded as a whole.
-    const tx = await call('/multi-exec', [['SET', k('tx')], ['GET', k('tx')]]);
+    const tx = await call('/multi-exec', [
+      ['SET', k('tx')],
+      ['GET', k('tx')],
+    ]);
     expect(tx.status).toBe(400);
     expect((tx.body as { error: string }).error).toMatch(/^EXECABORT/);
-    expect(await call('/multi-exec', [['SET', k('tx'), '1'], ['INCR', k('tx')], ['LPOP', k('tx')]])).toEqual({
+    expect(
+      await call('/multi-exec', [
+        ['SET', k('tx'), '1'],
+        ['INCR', k('tx')],
+        ['LPOP', k('tx')],
+      ]),
+    ).toEqual({
       status: 200,
       body: [{ result: 'OK' }, { result: 2 }, { error: 'WRONGTYPE Operation against a key holding the wrong kind of value' }],
     });
