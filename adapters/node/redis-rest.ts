@@ -259,7 +259,8 @@ function parseCommand(value: unknown): Arg[] | string {
     else return `ERR command arguments must be strings or numbers, got ${item === null ? 'null' : typeof item}`;
   }
   const name = String(argv[0]).toLowerCase();
-  if (name === '' || DENIED.has(name)) return `ERR command is not allowed through the REST bridge: ${name}`;
+  if (name === '') return 'ERR no command given';
+  if (DENIED.has(name)) return `ERR command is not allowed through the REST bridge: ${name}`;
   if ((name === 'xread' || name === 'xreadgroup') && argv.some((a) => String(a).toLowerCase() === 'block')) {
     return `ERR blocking ${name} is not allowed through the REST bridge`;
   }

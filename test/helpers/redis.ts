@@ -9,7 +9,8 @@
 //     it('…', () => { const store = redisStore({ url: redis!.url, timeoutMs: 1000 }); … });
 //   });
 //
-// EDGEGATE_REQUIRE_REDIS=1 (set by CI) turns "skipped" into a failure. Keys are not flushed between
+// EDGEGATE_REQUIRE_REDIS=1 (set by .ci/run) turns "skipped" into a failure; EDGEGATE_REDIS_SERVER names
+// another redis-server binary (e.g. a build of Redis 6 to test against). Keys are not flushed between
 // suites: give each suite its own prefix (uniquePrefix) so it can share REDIS_URL's server.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -139,7 +140,7 @@ process.once('exit', () => {
 
 function launch(port: number): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.env.EDGEGATE_REDIS_SERVER ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let output = '';
@@ -159,7 +160,9 @@ function launch(port: number): Promise<ChildProcess> {
     };
     child.once('error', (err: NodeJS.ErrnoException) => {
       const e = new Error(
-        err.code === 'ENOENT' ? 'redis-server is not on PATH' : `redis-server failed to start: ${err.message}`,
+        err.code === 'ENOENT'
+          ? `${process.env.EDGEGATE_REDIS_SERVER ?? 'redis-server'} not found (not on PATH?)`
+          : `redis-server failed to start: ${err.message}`,
       ) as NodeJS.ErrnoException;
       e.code = err.code;
       fail(e);
