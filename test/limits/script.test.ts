@@ -201,6 +201,29 @@ describe.skipIf(!redisAvailable)('limits script: memory and real Redis decide id
     );
   });
 
+  it('a malformed state reads as missing on both', async () => {
+    const bad = ['', ':', '1:', ':1', '1::2', '1:2:', 'a:b', ' 1:2', '1:2 ', '-1:2', '1.5:2', '1:2:3:4', '１:2'];
+    const all: L[] = [
+      { algorithm: 'fixed-window', limit: 3, window: 1_000 },
+      { algorithm: 'sliding-window', limit: 3, window: 1_000 },
+      { algorithm: 'token-bucket', limit: 3, window: 1_000 },
+      { algorithm: 'gcra', limit: 3, window: 1_000 },
+      // well-formed for some algorithms, wrong arity for others
+    ];
+    const states = [...bad, `${T0}:1`, `${T0}:1:2`];
+    const memory = memoryStore({ now: () => T0 });
+    for (const [i, state] of states.entries()) {
+      for (const [j, l] of all.entries()) {
+        const key = `bad:${run_}:${i}:${j}`;
+        const seed = [{ op: 'set' as const, key, value: state }];
+        await memory.batch(seed);
+        await redis.batch(seed);
+        const command = [{ op: 'eval' as const, script: limitsScript, keys: [key], args: argsFor([l], T0 + 5) }];
+        expect(await redis.batch(command)).toEqual(await memory.batch(command));
+      }
+    }
+  });
+
   it('without a clock override the script reads the server clock and sets TTLs', async () => {
     const limits: L[] = [{ algorithm: 'sliding-window', limit: 5, window: 60_000 }];
     const before = Date.now();
