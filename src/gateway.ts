@@ -7,6 +7,9 @@ import { parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import type { RequestContext, StoreStep } from './context.ts';
 import { GatewayError, StoreError, errorResponse } from './errors.ts';
+import { createLimiter } from './limits/limiter.ts';
+import { problemFor } from './limits/headers.ts';
+import { createSessions, type Sessions } from './session/index.ts';
 import { memoryStore } from './store/memory.ts';
 import type { Command, Store } from './store/store.ts';
 import { clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './upstream/headers.ts';
@@ -42,6 +45,13 @@ export interface Gateway {
   fetch(request: Request, env?: unknown, executionCtx?: unknown): Promise<Response>;
   readonly config: Config;
   readonly store: Store;
+  /**
+   * Settles once the async part of start-up is done (key import); rejects with a ConfigError
+   * naming every problem. Requests wait for it; servers should await it before listening.
+   */
+  readonly ready: Promise<void>;
+  /** Session administration (revocation, direct issue), once ready; undefined without sessions. */
+  sessions(): Promise<Sessions | undefined>;
   close(): Promise<void>;
 }
 
@@ -60,7 +70,14 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
   const compiled = compile(config, { fetch: upstreamFetch, now, random: deps.random ?? Math.random });
   const store = deps.store ?? memoryStore({ maxEntries: config.store.type === 'memory' ? config.store.maxEntries : undefined, now });
   const logError = deps.logError ?? ((message, error) => console.error(message, error));
-  const reservedHeaders: string[] = [];
+  const limiter = createLimiter(
+    { limits: config.limits, routes: config.routes },
+    { now, log: (event) => logError(`rate limit: ${event.type}`, event) },
+  );
+  const routeLimiters = compiled.routes.map((r) => limiter.forRoute(r.index));
+  const needsSessions = config.session !== undefined || config.routes.some((r) => r.auth !== 'public' || r.login !== undefined);
+  let sessions: Sessions | undefined;
+  let reservedHeaders: readonly string[] = [];
 
   function clientIp(request: Request, env: unknown): string {
     const peer = deps.clientIp?.(request, env) ?? '';
@@ -76,8 +93,11 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     return hops[0].trim();
   }
 
-  /** Runs every stateful step in ONE store round trip, then lets each read its results. */
-  async function runSteps(steps: StoreStep[]): Promise<void> {
+  /**
+   * Runs every stateful step in ONE store round trip, then lets each read its results. A step
+   * with a budget (rate limits: tens of ms) bounds the wait; past it, every step gets `fail`.
+   */
+  async function runSteps(steps: StoreStep[], budgetMs: number | undefined): Promise<void> {
     const commands: Command[] = [];
     for (const s of steps) commands.push(...s.commands);
     if (commands.length === 0) {
@@ -85,13 +105,25 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       return;
     }
     let results: readonly unknown[];
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      results = await store.batch(commands);
+      const batch = store.batch(commands);
+      results =
+        budgetMs === undefined
+          ? await batch
+          : await Promise.race([
+              batch,
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => reject(new StoreError('timeout', `store slower than ${budgetMs} ms`)), budgetMs);
+              }),
+            ]);
     } catch (err) {
       const failure = err instanceof StoreError ? err : new StoreError('error', 'store failed', { cause: err });
       logError(`store ${store.kind} failed: ${failure.reason}`, failure.message);
       for (const s of steps) s.fail(failure);
       return;
+    } finally {
+      clearTimeout(timer);
     }
     let offset = 0;
     for (const s of steps) {
@@ -133,11 +165,22 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       if (errors.length > 0) throw new GatewayError('invalidData', { errors });
     }
 
+    // Credentials (CPU), then every stateful check of the request in one store round trip.
     const steps: StoreStep[] = [];
-    if (steps.length > 0) await runSteps(steps);
+    if (sessions !== undefined && route.config.auth !== 'public') {
+      const step = await sessions.authenticate(ctx, route.index);
+      if (step !== undefined) steps.push(step);
+    }
+    const limits = routeLimiters[route.index];
+    if (limits !== undefined) steps.push(limits.step(ctx));
+    if (steps.length > 0) await runSteps(steps, limits?.budgetMs);
+    if (route.config.logout === true && sessions !== undefined) await sessions.logout(ctx);
 
     const upstream = route.upstream;
-    if (upstream === undefined) throw new GatewayError('noEndpoint');
+    if (upstream === undefined) {
+      if (route.config.logout === true) return c.json({ code: 0, message: 'success' }, 200, Object.fromEntries(ctx.responseHeaders));
+      throw new GatewayError('noEndpoint');
+    }
     const idempotent = IDEMPOTENT.has(request.method) || request.headers.has('idempotency-key');
     if (buffered === undefined && idempotent && upstream.retries > 0 && request.body !== null) {
       const declared = Number(request.headers.get('content-length') ?? Number.NaN);
@@ -177,83 +220,126 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     }
     c.set('target', result.target);
     const up = result.response;
-    return new Response(up.body, {
+    const response = new Response(up.body, {
       status: up.status,
       statusText: up.statusText,
       headers: clientResponseHeaders(up.headers, ctx.requestId, ctx.responseHeaders),
     });
+    if (route.config.login !== undefined && sessions !== undefined) return sessions.completeLogin(ctx, route.index, response);
+    return response;
   }
 
-  const app = new Hono<Env>();
-
-  app.use('*', async function accessLog(c, next) {
-    const started = now();
-    c.set('requestId', requestIdFor(c.req.raw));
-    c.set('ip', clientIp(c.req.raw, c.env));
-    await next();
-    if (!config.server.accessLog || deps.accessLog === undefined) return;
-    const route = c.get('route');
-    deps.accessLog({
-      time: new Date(started).toISOString(),
-      method: c.req.method,
-      path: c.req.path,
-      route: route?.name ?? null,
-      status: c.res.status,
-      upstream: c.get('target') ?? null,
-      duration_ms: now() - started,
-      request_id: c.get('requestId'),
-      ip: c.get('ip'),
-    });
-  });
-
-  if (compiled.ipAllowed !== undefined) {
-    const allowed = compiled.ipAllowed;
-    app.use('*', async function ipRules(c, next) {
-      if (!allowed(c.get('ip'))) throw new GatewayError('forbidden');
+  function buildApp(): Hono<Env> {
+    const app = new Hono<Env>();
+    app.use('*', async function accessLog(c, next) {
+      const started = now();
+      c.set('requestId', requestIdFor(c.req.raw));
+      c.set('ip', clientIp(c.req.raw, c.env));
       await next();
+      if (!config.server.accessLog || deps.accessLog === undefined) return;
+      const route = c.get('route');
+      deps.accessLog({
+        time: new Date(started).toISOString(),
+        method: c.req.method,
+        path: c.req.path,
+        route: route?.name ?? null,
+        status: c.res.status,
+        upstream: c.get('target') ?? null,
+        duration_ms: now() - started,
+        request_id: c.get('requestId'),
+        ip: c.get('ip'),
+      });
     });
-  }
 
-  // Routes sharing a path are one Hono route; the method is chosen here so that a known path with
-  // another method is a 405 with Allow, not a 404.
-  const byPath = new Map<string, Map<string, CompiledRoute>>();
-  for (const route of compiled.routes) {
-    let methods = byPath.get(route.config.path);
-    if (methods === undefined) {
-      methods = new Map();
-      byPath.set(route.config.path, methods);
+    if (compiled.ipAllowed !== undefined) {
+      const allowed = compiled.ipAllowed;
+      app.use('*', async function ipRules(c, next) {
+        if (!allowed(c.get('ip'))) throw new GatewayError('forbidden');
+        await next();
+      });
     }
-    for (const m of route.methods) if (!methods.has(m)) methods.set(m, route);
-    if (route.methods.has('GET') && !methods.has('HEAD')) methods.set('HEAD', route);
-  }
-  for (const [path, methods] of byPath) {
-    const allow = [...methods.keys()];
-    app.all(path, async function route(c, next) {
-      const route = methods.get(c.req.method);
-      if (route === undefined) {
-        c.set('allow', [...new Set([...(c.get('allow') ?? []), ...allow])]);
-        return next();
+
+    // Gateway-served routes (JWKS, admin revoke) come before the configured ones.
+    sessions?.mount(app);
+
+    // Routes sharing a path are one Hono route; the method is chosen here so that a known path with
+    // another method is a 405 with Allow, not a 404.
+    const byPath = new Map<string, Map<string, CompiledRoute>>();
+    for (const route of compiled.routes) {
+      let methods = byPath.get(route.config.path);
+      if (methods === undefined) {
+        methods = new Map();
+        byPath.set(route.config.path, methods);
       }
-      return handle(c, route);
+      for (const m of route.methods) if (!methods.has(m)) methods.set(m, route);
+      if (route.methods.has('GET') && !methods.has('HEAD')) methods.set('HEAD', route);
+    }
+    for (const [path, methods] of byPath) {
+      const allow = [...methods.keys()];
+      app.all(path, async function route(c, next) {
+        const route = methods.get(c.req.method);
+        if (route === undefined) {
+          c.set('allow', [...new Set([...(c.get('allow') ?? []), ...allow])]);
+          return next();
+        }
+        return handle(c, route);
+      });
+    }
+
+    app.notFound((c) => {
+      const allow = c.get('allow');
+      if (allow !== undefined) return errorResponse(new GatewayError('methodNotAllowed', undefined, { allow: allow.join(', ') }));
+      return errorResponse(new GatewayError('unknownService'));
     });
+
+    app.onError((err, c) => {
+      if (err instanceof GatewayError) {
+        return problemFor({ request: c.req.raw }, err) ?? errorResponse(err, { 'x-request-id': c.get('requestId') ?? '' });
+      }
+      logError(`unhandled error on ${c.req.method} ${c.req.path}`, err);
+      return errorResponse(new GatewayError('internal'));
+    });
+    return app;
   }
 
-  app.notFound((c) => {
-    const allow = c.get('allow');
-    if (allow !== undefined) return errorResponse(new GatewayError('methodNotAllowed', undefined, { allow: allow.join(', ') }));
-    return errorResponse(new GatewayError('unknownService'));
-  });
-
-  app.onError((err, c) => {
-    if (err instanceof GatewayError) return errorResponse(err, { 'x-request-id': c.get('requestId') ?? '' });
-    logError(`unhandled error on ${c.req.method} ${c.req.path}`, err);
-    return errorResponse(new GatewayError('internal'));
-  });
+  // Key import is async, so the app is built once it is done; requests that arrive earlier wait.
+  let app: Hono<Env> | undefined;
+  const building = (async () => {
+    if (needsSessions) {
+      sessions = await createSessions(config.session, config.routes, {
+        store,
+        now,
+        fetch: upstreamFetch,
+        log: (message, fields) => logError(`session: ${message}`, fields),
+      });
+      reservedHeaders = sessions.identityHeaderNames;
+    }
+    app = buildApp();
+    return app;
+  })();
+  const ready = building.then(() => undefined);
+  // A failed start-up surfaces through `ready` and each request; never as an unhandled rejection.
+  ready.catch(() => {});
 
   return {
     config,
     store,
-    fetch: (request, env, executionCtx) => app.fetch(request, env, executionCtx as never) as Promise<Response>,
+    ready,
+    sessions: async () => {
+      await ready;
+      return sessions;
+    },
+    async fetch(request, env, executionCtx) {
+      let a = app;
+      if (a === undefined) {
+        try {
+          a = await building;
+        } catch {
+          return errorResponse(new GatewayError('internal', { reason: 'the gateway failed to start; see its log' }));
+        }
+      }
+      return a.fetch(request, env, executionCtx as never);
+    },
     async close() {
       await store.close();
     },

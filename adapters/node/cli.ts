@@ -35,6 +35,7 @@ function parse(argv: string[]): { command: string | undefined; options: Options 
         host: { type: 'string' },
         'no-access-log': { type: 'boolean' },
         alg: { type: 'string' },
+        kid: { type: 'string' },
         redis: { type: 'string' },
         token: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -83,7 +84,11 @@ async function check(options: Options): Promise<number> {
   // Building the gateway compiles rules, keys and tables, which finds problems the schema cannot.
   const { createGateway } = await import('../../src/gateway.ts');
   const gateway = createGateway(parseConfig(doc));
-  await gateway.close();
+  try {
+    await gateway.ready;
+  } finally {
+    await gateway.close();
+  }
   process.stdout.write(`${options.config}: ok (${gateway.config.routes.length} routes, ${Object.keys(gateway.config.upstreams).length} upstreams)\n`);
   return 0;
 }

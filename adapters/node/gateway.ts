@@ -3,8 +3,9 @@
 import { parseConfig } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { type Gateway, type GatewayDeps, createGateway } from '../../src/gateway.ts';
-import { memoryStore } from '../../src/store/memory.ts';
+import { createStore } from '../../src/store/create.ts';
 import type { Store } from '../../src/store/store.ts';
+import { redisStoreFromConfig } from './redis-store.ts';
 import { nodeClientIp } from './serve.ts';
 import { upstreamFetch } from './upstream-fetch.ts';
 
@@ -14,18 +15,16 @@ export interface NodeGatewayOptions {
   deps?: GatewayDeps;
 }
 
-async function storeFor(config: ReturnType<typeof parseConfig>, env: Record<string, string | undefined>): Promise<Store> {
-  const { createStore } = await import('../../src/store/create.ts').catch(() => ({ createStore: undefined }));
-  if (createStore === undefined) return memoryStore(config.store.type === 'memory' ? { maxEntries: config.store.maxEntries } : {});
-  const { redisStore } = await import('./redis-store.ts');
-  return createStore(config.store, env, { redis: (cfg) => redisStore(cfg) });
+/** Memory or Upstash from src/, and Redis over TCP, which only Node can open. */
+function storeFor(config: ReturnType<typeof parseConfig>, env: Record<string, string | undefined>): Store {
+  return createStore(config.store, env, { redis: redisStoreFromConfig });
 }
 
 export async function nodeGateway(doc: ConfigInput, options: NodeGatewayOptions = {}): Promise<Gateway> {
   const config = parseConfig(doc);
   const env = options.env ?? process.env;
   const fetcher = upstreamFetch();
-  const store = options.deps?.store ?? (await storeFor(config, env));
+  const store = options.deps?.store ?? storeFor(config, env);
   const gateway = createGateway(config, {
     fetch: fetcher,
     clientIp: nodeClientIp,
@@ -34,6 +33,13 @@ export async function nodeGateway(doc: ConfigInput, options: NodeGatewayOptions 
     logError: (message, error) => process.stderr.write(`${JSON.stringify({ level: 'error', message, error: String(error) })}\n`),
     ...options.deps,
   });
+  try {
+    await gateway.ready;
+  } catch (err) {
+    await gateway.close();
+    await fetcher.close();
+    throw err;
+  }
   return {
     ...gateway,
     async close() {

@@ -19,7 +19,7 @@ const NO_BODY = new Set([101, 204, 205, 304]);
  * of headers, chunk and terminator as three. Anything still in flight streams, with backpressure.
  */
 const BUFFER_UP_TO = 64 * 1024;
-const PENDING = Symbol('pending');
+const PENDING: unique symbol = Symbol('pending');
 
 type Chunks = AsyncIterator<Buffer>;
 
@@ -30,7 +30,7 @@ async function readAvailable(it: Chunks): Promise<{ chunks: Buffer[]; done: bool
   for (;;) {
     const next = it.next();
     // A resolved read settles within a couple of microtasks; a pending one loses this race.
-    const r = await Promise.race([next, Promise.resolve().then(() => PENDING)]);
+    const r: IteratorResult<Buffer> | typeof PENDING = await Promise.race([next, Promise.resolve().then((): typeof PENDING => PENDING)]);
     if (r === PENDING) return { chunks, done: false, next };
     if (r.done) return { chunks, done: true };
     chunks.push(r.value);
@@ -61,9 +61,8 @@ function toWebStream(body: Readable, it: Chunks, head: Buffer[], pending?: Promi
   });
 }
 
-function concat(chunks: Buffer[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  return Buffer.concat(chunks);
+function concat(chunks: Buffer[]): Uint8Array<ArrayBuffer> {
+  return (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) as Uint8Array<ArrayBuffer>;
 }
 
 export function upstreamFetch(options: UpstreamFetchOptions = {}): typeof fetch & { close(): Promise<void> } {
