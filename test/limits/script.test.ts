@@ -1,13 +1,17 @@
 // The limits script and its memory twin give identical decisions: one scenario table, a controlled clock, memory and real Redis.
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisRest, startRedisRest } from '../../adapters/node/redis-rest.ts';
 import { redisStore } from '../../adapters/node/redis-store.ts';
 import { ALGORITHM_CODES } from '../../src/limits/algorithms.ts';
 import type { AlgorithmName } from '../../src/limits/schema.ts';
 import { limitsScript } from '../../src/limits/script.ts';
 import { memoryStore } from '../../src/store/memory.ts';
 import type { Store } from '../../src/store/store.ts';
-import { haveRedis, type RedisServer, startRedis } from './redis-server.ts';
+import { upstashStore } from '../../src/store/upstash.ts';
+import { redisForSuite, uniquePrefix } from '../helpers/redis.ts';
+
+const redis = await redisForSuite('limits script (redis tcp, upstash via bridge)');
 
 /** A window-aligned instant (multiple of 60 s), so boundaries in the table are easy to read. */
 const T0 = 1_700_000_040_000;
@@ -146,29 +150,50 @@ describe('limits script on memory', () => {
   });
 });
 
-const redisAvailable = haveRedis();
+const BRIDGE_TOKEN = 'limits-token-0123456789';
 
-describe.skipIf(!redisAvailable)('limits script: memory and real Redis decide identically', () => {
-  let server: RedisServer;
-  let redis: Store;
+/** Each backend that must decide exactly as the memory twin does. */
+const backends: { name: string; open: () => Promise<{ store: Store; close: () => Promise<void> }> }[] = [
+  {
+    name: 'redis tcp',
+    open: async () => {
+      const store = redisStore({ url: redis!.url, timeoutMs: 10_000 });
+      return { store, close: () => store.close() };
+    },
+  },
+  {
+    name: 'upstash via bridge',
+    open: async () => {
+      const bridge: RedisRest = await startRedisRest({ redis: redis!.url, token: BRIDGE_TOKEN });
+      const store = upstashStore({ url: bridge.url, token: BRIDGE_TOKEN, timeoutMs: 10_000 });
+      return {
+        store,
+        close: async () => {
+          await store.close();
+          await bridge.close();
+        },
+      };
+    },
+  },
+];
+
+afterAll(() => redis?.stop());
+
+describe.skipIf(!redis).each(backends)('limits script: memory and $name decide identically', ({ open }) => {
+  let remote: Store;
+  let close: () => Promise<void>;
+  const prefix = uniquePrefix('limits');
   let run_ = 0;
 
   beforeAll(async () => {
-    server = await startRedis();
-    redis = redisStore({ host: '127.0.0.1', port: server.port, timeoutMs: 2_000 });
+    ({ store: remote, close } = await open());
   });
-  afterAll(async () => {
-    await redis?.close();
-    await server?.stop();
-  });
-  beforeEach(() => {
-    run_++;
-  });
+  afterAll(() => close?.());
 
   it.each(scenarios)('$name', async (s) => {
     // Redis gets the scenario's clock in ARGV[1]. Memory with its own clock following the scenario
     // (and expiring keys on it) must decide the same: an expired state decides like a missing one.
-    const red = await run(redis, undefined, s, `r${run_}`);
+    const red = await run(remote, undefined, s, `${prefix}s${run_++}`);
     expect(red).toEqual(await onMemoryArgClock(s));
     expect(red.replies).toEqual((await onMemory(s)).replies);
   });
@@ -193,11 +218,11 @@ describe.skipIf(!redisAvailable)('limits script: memory and real Redis decide id
         let t = start;
         for (const g of gaps) at.push((t += g));
         const s: Scenario = { name: 'random', limits, at };
-        const red = await run(redis, undefined, s, `p${run_}:${n++}`);
+        const red = await run(remote, undefined, s, `${prefix}p${n++}`);
         expect(red).toEqual(await onMemoryArgClock(s));
         expect(red.replies).toEqual((await onMemory(s)).replies);
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 
@@ -214,12 +239,12 @@ describe.skipIf(!redisAvailable)('limits script: memory and real Redis decide id
     const memory = memoryStore({ now: () => T0 });
     for (const [i, state] of states.entries()) {
       for (const [j, l] of all.entries()) {
-        const key = `bad:${run_}:${i}:${j}`;
+        const key = `${prefix}bad:${i}:${j}`;
         const seed = [{ op: 'set' as const, key, value: state }];
         await memory.batch(seed);
-        await redis.batch(seed);
+        await remote.batch(seed);
         const command = [{ op: 'eval' as const, script: limitsScript, keys: [key], args: argsFor([l], T0 + 5) }];
-        expect(await redis.batch(command)).toEqual(await memory.batch(command));
+        expect(await remote.batch(command)).toEqual(await memory.batch(command));
       }
     }
   });
@@ -227,9 +252,9 @@ describe.skipIf(!redisAvailable)('limits script: memory and real Redis decide id
   it('without a clock override the script reads the server clock and sets TTLs', async () => {
     const limits: L[] = [{ algorithm: 'sliding-window', limit: 5, window: 60_000 }];
     const before = Date.now();
-    const [reply, pttl] = await redis.batch([
-      { op: 'eval', script: limitsScript, keys: ['clock'], args: argsFor(limits, '') },
-      { op: 'pttl', key: 'clock' },
+    const [reply, pttl] = await remote.batch([
+      { op: 'eval', script: limitsScript, keys: [`${prefix}clock`], args: argsFor(limits, '') },
+      { op: 'pttl', key: `${prefix}clock` },
     ] as const);
     const r = reply as number[];
     expect(r[0]).toBe(1);
