@@ -63,6 +63,19 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 /** An idempotent request's body up to this size is buffered so that a retry can resend it. */
 const REPLAYABLE_BODY = 64 * 1024;
 
+/** The body's fields appended to the query string (scalars as text, the rest as JSON). */
+function bodyAsQuery(body: unknown, query: URLSearchParams): string {
+  const out = new URLSearchParams(query);
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    for (const [k, v] of Object.entries(body)) {
+      if (v === undefined || v === null) continue;
+      out.append(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
+    }
+  }
+  const s = out.toString();
+  return s === '' ? '' : `?${s}`;
+}
+
 export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {}): Gateway {
   const config = parseConfig(input);
   const now = deps.now ?? Date.now;
@@ -155,13 +168,13 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
 
     // CPU checks first: parameters (reading the body only when a rule needs it).
     let buffered: Uint8Array | undefined;
+    let parsed: unknown;
+    if (route.needsBody) {
+      buffered = await readBody(request, route.bodyLimit);
+      parsed = parseBody(buffered, request.headers.get('content-type'));
+    }
     if (route.checkParams !== undefined) {
-      let body: unknown;
-      if (route.needsBody) {
-        buffered = await readBody(request, route.bodyLimit);
-        body = parseBody(buffered, request.headers.get('content-type'));
-      }
-      const errors = route.checkParams({ body: body as Record<string, unknown> | undefined, query: url.searchParams, path: params });
+      const errors = route.checkParams({ body: parsed, query: url.searchParams, path: params });
       if (errors.length > 0) throw new GatewayError('invalidData', { errors });
     }
 
@@ -189,7 +202,12 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
 
     let body: ReadableStream<Uint8Array> | Uint8Array | null = null;
     let exceeded = () => false;
-    if (buffered !== undefined) body = buffered.byteLength > 0 ? buffered : null;
+    let search = url.search;
+    const forward = route.config.forward;
+    if (forward?.bodyAsQuery === true) {
+      search = bodyAsQuery(parsed, url.searchParams);
+      buffered = undefined;
+    } else if (buffered !== undefined) body = buffered.byteLength > 0 ? buffered : null;
     else if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
       const limited = limitStream(request.body, route.bodyLimit);
       body = limited.stream;
@@ -207,8 +225,8 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     let result: Awaited<ReturnType<typeof upstream.send>>;
     try {
       result = await upstream.send({
-        method: request.method,
-        pathAndQuery: route.rewrite(url.pathname, params) + url.search,
+        method: forward?.method ?? request.method,
+        pathAndQuery: route.rewrite(url.pathname, params) + search,
         headers,
         body: body as ReadableStream<Uint8Array> | ArrayBuffer | null,
         timeoutMs: route.config.timeout,

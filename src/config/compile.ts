@@ -68,14 +68,14 @@ export function compile(config: Config, deps: UpstreamDeps): Compiled {
   const routes = config.routes.map((route, index): CompiledRoute => {
     const methods = new Set(Array.isArray(route.method) ? route.method : [route.method]);
     let checkParams: ParamsChecker | undefined;
-    let needsBody = false;
+    let needsBody = route.forward?.bodyAsQuery === true;
     if (route.params !== undefined) {
       const compiled = compileParams(route.params, patterns);
       if ('problems' in compiled) {
         for (const p of compiled.problems) problems.push(`routes[${index}].params.${p.path}: ${p.message}`);
       } else {
         checkParams = compiled.check;
-        needsBody = route.params.body !== undefined;
+        needsBody = route.params.body !== undefined || route.forward?.bodyAsQuery === true;
       }
     }
     return {

@@ -24,6 +24,15 @@ export const routeSchema = z
     /** The upstream path, with `:param` taken from the route path; a trailing `*` carries the rest. */
     rewrite: z.string().regex(PATH, { error: 'expected a path starting with "/"' }).optional(),
     params: paramsSchema.optional(),
+    /** How the request is sent upstream when it differs from how it came in (the original's GET rules). */
+    forward: z
+      .object({
+        method: httpMethod.optional(),
+        /** Send the JSON or form body's fields as the query string instead of a body. */
+        bodyAsQuery: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
     ipRules: ipRulesSchema.optional(),
     bodyLimit: size.optional(),
     timeout: duration.optional(),

@@ -45,6 +45,7 @@ beforeAll(async () => {
       { method: 'GET', path: '/dead', upstream: 'dead' },
       { method: 'POST', path: '/big', upstream: 'a', bodyLimit: '2mb' },
       { method: 'GET', path: '/nowhere' },
+      { method: 'POST', path: '/as-query', upstream: 'a', rewrite: '/profile', forward: { method: 'GET', bodyAsQuery: true } },
     ],
   });
 });
@@ -117,6 +118,14 @@ describe('proxying', () => {
     const res = await fetch(`${gw.url}/big`, { method: 'POST', body: payload, headers: { 'content-type': 'text/plain' } });
     expect(res.status).toBe(200);
     expect((await res.json()).body.length).toBe(payload.length);
+  });
+
+  it('can send a JSON body upstream as a GET query string', async () => {
+    const res = await fetch(`${gw.url}/as-query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 7, name: 'a b' }) });
+    const body = await res.json();
+    expect(body.method).toBe('GET');
+    expect(body.url).toBe('/profile?id=7&name=a+b');
+    expect(body.body).toBe('');
   });
 
   it('writes one access-log entry per request', async () => {
