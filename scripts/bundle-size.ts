@@ -23,7 +23,12 @@ rmSync(outdir, { recursive: true, force: true });
 const wranglerLog = execFileSync(
   join(root, 'node_modules/.bin/wrangler'),
   ['deploy', '--dry-run', '--outdir', relative(root, outdir), '--metafile', relative(root, metafile)],
-  { cwd: root, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'inherit'] },
+  {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
 );
 
 const meta = JSON.parse(readFileSync(metafile, 'utf8')) as Metafile;
@@ -48,7 +53,9 @@ const ranked = [...groups].sort((a, b) => b[1].bytes - a[1].bytes);
 const out: string[] = [];
 out.push(`Worker bundle (${relative(root, resolve(root, outName))}, as wrangler deploys it; minify per wrangler.toml)`);
 out.push(`  raw   ${kib(code.byteLength)}`);
-out.push(`  gzip  ${kib(gzip)}  (goal ≤ ${GOAL_GZIP_KIB} KiB: ${gzip <= GOAL_GZIP_KIB * 1024 ? 'ok' : `OVER by ${kib(gzip - GOAL_GZIP_KIB * 1024)}`})`);
+out.push(
+  `  gzip  ${kib(gzip)}  (goal ≤ ${GOAL_GZIP_KIB} KiB: ${gzip <= GOAL_GZIP_KIB * 1024 ? 'ok' : `OVER by ${kib(gzip - GOAL_GZIP_KIB * 1024)}`})`,
+);
 const wranglerLine = wranglerLog.match(/Total Upload:.*$/m)?.[0];
 if (wranglerLine !== undefined) out.push(`  wrangler says: ${wranglerLine}`);
 out.push('', 'Biggest contributors (share of the raw output):');

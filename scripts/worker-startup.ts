@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Miniflare } from 'miniflare';
 
@@ -51,7 +52,7 @@ async function measure(scriptPath: string): Promise<Sample> {
     host: '127.0.0.1',
     port: 0,
     // Drain the Worker's access log instead of printing it.
-    handleRuntimeStdio(stdout, stderr) {
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       stdout.resume();
       stderr.resume();
     },
@@ -102,7 +103,7 @@ try {
   }
   const size = readFileSync(edgegate).byteLength;
   process.stdout.write(
-    [
+    `${[
       `Worker isolate start in workerd (miniflare), median (min) of ${runs} fresh instances; bundle ${(size / 1024).toFixed(0)} KiB (dist/worker/index.js)`,
       '',
       '                               hello-world            edgegate   difference (medians)',
@@ -114,7 +115,7 @@ try {
       `  module evaluation in Node's V8 (import of the bundle): ${ms(median(evalMs)).trim()} median, ${ms(min(evalMs)).trim()} min`,
       "  Request figures include loopback HTTP through Miniflare's entry worker. Cloudflare bills CPU time",
       '  and limits startup (global scope evaluation) to 1 s of CPU; the ready difference is the closest local proxy.',
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
 } finally {
   rmSync(scratch, { recursive: true, force: true });

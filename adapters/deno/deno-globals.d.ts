@@ -1,5 +1,5 @@
-// The few Deno globals the adapter uses, so that `tsc` checks it without Deno's own type package.
-// `deno check adapters/deno/main.ts` checks it against the real declarations.
+// The few Deno globals the adapter uses, so that `tsc -p adapters/deno` checks it without Deno's type
+// package. Not referenced from main.ts: `deno check adapters/deno/main.ts` uses Deno's real declarations.
 declare namespace Deno {
   const args: string[];
   const env: { get(name: string): string | undefined; toObject(): Record<string, string> };
@@ -19,7 +19,13 @@ declare namespace Deno {
     shutdown(): Promise<void>;
   }
   function serve(
-    options: { port?: number; hostname?: string; signal?: AbortSignal; onListen?: (addr: NetAddr) => void; onError?: (error: unknown) => Response | Promise<Response> },
+    options: {
+      port?: number;
+      hostname?: string;
+      signal?: AbortSignal;
+      onListen?: (addr: NetAddr) => void;
+      onError?: (error: unknown) => Response | Promise<Response>;
+    },
     handler: (request: Request, info: ServeHandlerInfo) => Response | Promise<Response>,
   ): HttpServer;
 }

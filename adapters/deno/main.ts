@@ -1,11 +1,11 @@
 // The Deno adapter: `deno run --allow-net --allow-read --allow-env adapters/deno/main.ts --config FILE
 // [--port N] [--host H] [--no-access-log]` on Deno.serve, memory or Upstash store, graceful shutdown.
-/// <reference path="./deno-globals.d.ts" />
 import { ConfigError } from '../../src/config/load.ts';
-import { GatewayError, errorResponse } from '../../src/errors.ts';
+import { errorResponse, GatewayError } from '../../src/errors.ts';
 import { buildGateway } from '../workers/settings.ts';
 
-const USAGE = 'usage: deno run --allow-net --allow-read --allow-env adapters/deno/main.ts --config FILE [--port N] [--host H] [--no-access-log]';
+const USAGE =
+  'usage: deno run --allow-net --allow-read --allow-env adapters/deno/main.ts --config FILE [--port N] [--host H] [--no-access-log]';
 
 interface Options {
   config: string;
@@ -64,7 +64,8 @@ async function main(): Promise<number> {
   try {
     options = parseArgs(Deno.args, env);
     gateway = await buildGateway(await readConfig(options.config), env, {
-      clientIp: (_request, info) => (info as Deno.ServeHandlerInfo | undefined)?.remoteAddr.hostname,
+      // The handler's info is passed as the gateway's `env`; a TCP listener's remoteAddr has the hostname.
+      clientIp: (_request, info) => (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname,
       accessLog: options.accessLog ? (entry) => console.log(JSON.stringify(entry)) : undefined,
       logError: (message, error) => write(JSON.stringify({ level: 'error', message, error: String(error) })),
     });
@@ -85,7 +86,6 @@ async function main(): Promise<number> {
       // Only reached if the gateway itself throws, which its onError is there to prevent.
       onError: () => errorResponse(new GatewayError('internal')),
     },
-    // The handler's info is the gateway's `env`, which is where clientIp finds the peer address.
     (request, info) => gateway.fetch(request, info),
   );
 

@@ -1,10 +1,10 @@
 // The Cloudflare Workers adapter: `export default { fetch }`, the gateway built once per isolate from
 // the bindings on the first request, client IP from CF-Connecting-IP.
 import { ConfigError } from '../../src/config/load.ts';
-import { GatewayError, errorResponse } from '../../src/errors.ts';
+import { errorResponse, GatewayError } from '../../src/errors.ts';
 import type { Gateway } from '../../src/gateway.ts';
 import { bundledConfig } from './config.ts';
-import { type RuntimeVars, buildGateway, configDocument } from './settings.ts';
+import { buildGateway, configDocument, type RuntimeVars } from './settings.ts';
 
 /** What the Worker reads from its bindings (wrangler.toml [vars] and `wrangler secret put`). */
 export interface WorkerEnv extends RuntimeVars {
@@ -30,7 +30,8 @@ type Built = { gateway: Gateway } | { failure: GatewayError };
 /** One per isolate. A rejected build is not kept, so a transient failure is retried by the next request. */
 let built: Promise<Built> | undefined;
 
-const log = (level: string, message: string, extra?: Record<string, unknown>) => console.error(JSON.stringify({ level, message, ...extra }));
+const log = (level: string, message: string, extra?: Record<string, unknown>) =>
+  console.error(JSON.stringify({ level, message, ...extra }));
 
 async function build(env: WorkerEnv): Promise<Built> {
   try {
@@ -53,9 +54,10 @@ async function build(env: WorkerEnv): Promise<Built> {
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: WorkerContext): Promise<Response> {
+    built ??= build(env);
     let state: Built;
     try {
-      state = await (built ??= build(env));
+      state = await built;
     } catch (err) {
       built = undefined;
       log('error', 'edgegate: building the gateway failed', { error: String(err) });

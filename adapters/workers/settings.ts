@@ -1,7 +1,7 @@
 // Runtime settings shared by the Workers and Deno adapters: the config document, then the secrets
 // that must not live in it (session private keys, admin token, Upstash credentials), from variables.
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
-import { type Gateway, type GatewayDeps, createGateway } from '../../src/gateway.ts';
+import { createGateway, type Gateway, type GatewayDeps } from '../../src/gateway.ts';
 import { createStore } from '../../src/store/create.ts';
 
 /** The variables an adapter reads; Worker bindings and `Deno.env.toObject()` both fit. */
@@ -38,7 +38,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function configDocument(vars: RuntimeVars, bundled: unknown): unknown {
   const doc = jsonVar(vars, 'EDGEGATE_CONFIG') ?? bundled;
   if (doc === undefined) {
-    throw new ConfigError(['EDGEGATE_CONFIG: expected the gateway config as JSON (a var or secret), or a config bundled with the build (missing)']);
+    throw new ConfigError([
+      'EDGEGATE_CONFIG: expected the gateway config as JSON (a var or secret), or a config bundled with the build (missing)',
+    ]);
   }
   return doc;
 }
@@ -71,7 +73,8 @@ export function withSecrets(doc: unknown, vars: RuntimeVars): unknown {
       }
       session.keys = merged;
     }
-    if (typeof adminToken === 'string' && adminToken !== '') session.admin = { ...(isObject(session.admin) ? session.admin : {}), token: adminToken };
+    if (typeof adminToken === 'string' && adminToken !== '')
+      session.admin = { ...(isObject(session.admin) ? session.admin : {}), token: adminToken };
     out.session = session;
   }
 

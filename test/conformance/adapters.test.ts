@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withSecrets } from '../../adapters/workers/settings.ts';
 import { startRuntime } from '../helpers/runtimes.ts';
-import { type TestUpstream, echo, startUpstream } from '../helpers/upstream.ts';
+import { echo, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 let a: TestUpstream;
 let slow: TestUpstream;
@@ -24,7 +24,9 @@ const valid = () => ({ upstreams: { a: { targets: [{ url: a.url }] } }, routes: 
 describe('secrets from variables (withSecrets)', () => {
   it('merges EDGEGATE_SESSION_KEYS into session.keys by kid and appends new kids', () => {
     const doc = { routes: [], session: { issuer: 'i', keys: [{ kid: 'k1', alg: 'ES256', active: true }] } };
-    const out = withSecrets(doc, { EDGEGATE_SESSION_KEYS: '[{"kid":"k1","privateKey":"PEM1"},{"kid":"k2","alg":"EdDSA","publicKey":"PEM2"}]' }) as never;
+    const out = withSecrets(doc, {
+      EDGEGATE_SESSION_KEYS: '[{"kid":"k1","privateKey":"PEM1"},{"kid":"k2","alg":"EdDSA","publicKey":"PEM2"}]',
+    }) as never;
     expect(out).toEqual({
       routes: [],
       session: {
@@ -40,7 +42,11 @@ describe('secrets from variables (withSecrets)', () => {
 
   it('sets the admin token, and selects Upstash only when the config names no store', () => {
     const vars = { EDGEGATE_ADMIN_TOKEN: 'a'.repeat(20), UPSTASH_REDIS_REST_URL: 'https://x', UPSTASH_REDIS_REST_TOKEN: 't' };
-    expect(withSecrets({ routes: [] }, vars)).toEqual({ routes: [], session: { admin: { token: 'a'.repeat(20) } }, store: { type: 'upstash' } });
+    expect(withSecrets({ routes: [] }, vars)).toEqual({
+      routes: [],
+      session: { admin: { token: 'a'.repeat(20) } },
+      store: { type: 'upstash' },
+    });
     expect(withSecrets({ routes: [], store: { type: 'memory' } }, vars)).toMatchObject({ store: { type: 'memory' } });
     expect(withSecrets({ routes: [] }, { UPSTASH_REDIS_REST_URL: 'https://x' })).toEqual({ routes: [] });
   });
@@ -96,11 +102,16 @@ describe('workerd', () => {
 
 describe('deno', () => {
   it('exits with 2 and names every problem of an invalid config', async () => {
-    await expect(startRuntime('deno', { routes: [{ path: 'no-slash' }], extra: 1 })).rejects.toThrow(/exited with 2[\s\S]*routes\[0\]\.path[\s\S]*extra: unknown field/);
+    await expect(startRuntime('deno', { routes: [{ path: 'no-slash' }], extra: 1 })).rejects.toThrow(
+      /exited with 2[\s\S]*routes\[0\]\.path[\s\S]*extra: unknown field/,
+    );
   });
 
   it('finishes in-flight requests on SIGTERM before exiting', async () => {
-    const rt = await startRuntime('deno', { upstreams: { slow: { targets: [{ url: slow.url }] } }, routes: [{ path: '/slow', upstream: 'slow' }] });
+    const rt = await startRuntime('deno', {
+      upstreams: { slow: { targets: [{ url: slow.url }] } },
+      routes: [{ path: '/slow', upstream: 'slow' }],
+    });
     const inFlight = fetch(`${rt.url}/slow`);
     await new Promise((r) => setTimeout(r, 200));
     await rt.close();

@@ -3,7 +3,7 @@
 import { type IncomingHttpHeaders, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningRuntime, type RuntimeKind, startRuntime } from '../helpers/runtimes.ts';
-import { type TestUpstream, deadPort, echo, startUpstream } from '../helpers/upstream.ts';
+import { deadPort, echo, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const RUNTIMES: RuntimeKind[] = ['node', 'workerd', 'deno'];
 
@@ -33,7 +33,13 @@ beforeAll(async () => {
     server: { bodyLimit: '64kb' },
     upstreams: {
       a: { targets: [{ url: a.url }] },
-      weighted: { targets: [{ url: w1.url, weight: 3 }, { url: w2.url, weight: 1 }], retries: 0 },
+      weighted: {
+        targets: [
+          { url: w1.url, weight: 3 },
+          { url: w2.url, weight: 1 },
+        ],
+        retries: 0,
+      },
       slow: { targets: [{ url: slow.url }], timeout: '300ms' },
       streaming: { targets: [{ url: streaming.url }] },
       dead: { targets: [{ url: `http://127.0.0.1:${await deadPort()}` }] },
@@ -197,7 +203,11 @@ describe.each(RUNTIMES)('%s', (kind) => {
     });
 
     it('422 lists every failing field', async () => {
-      const res = await get('/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ age: 12, extra: 1 }) });
+      const res = await get('/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ age: 12, extra: 1 }),
+      });
       expect(res.status).toBe(422);
       const body = await res.json();
       expect(body.code).toBe(10006);

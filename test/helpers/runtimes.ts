@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { nodeGateway } from '../../adapters/node/gateway.ts';
 import { serveNode } from '../../adapters/node/serve.ts';
@@ -46,7 +47,11 @@ async function startNode(config: object, options: RuntimeOptions): Promise<Runni
   }
   // The Worker and Deno adapters take secrets from variables; apply the same overlay here so that one
   // `env` means the same thing on the three runtimes (the Node adapter reads the store's from env).
-  const gateway = await nodeGateway(withSecrets(config, options.env) as never, { accessLog: false, env: options.env, deps: { logError: () => {} } });
+  const gateway = await nodeGateway(withSecrets(config, options.env) as never, {
+    accessLog: false,
+    env: options.env,
+    deps: { logError: () => {} },
+  });
   const server = await serveNode(gateway, { port: 0, hostname: '127.0.0.1' });
   return {
     kind: 'node',
@@ -114,7 +119,7 @@ async function startWorkerd(config: object, options: RuntimeOptions): Promise<Ru
         lines.push(message);
       }
     })(LogLevel.INFO),
-    handleRuntimeStdio(stdout, stderr) {
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       stdout.on('data', (d: Buffer) => lines.push(d.toString()));
       stderr.on('data', (d: Buffer) => lines.push(d.toString()));
     },
@@ -131,7 +136,20 @@ async function startDeno(config: object, options: RuntimeOptions): Promise<Runni
   await writeFile(file, JSON.stringify(config));
   const child = spawn(
     DENO_BIN,
-    ['run', '--allow-net', '--allow-read', '--allow-env', '--no-lock', 'adapters/deno/main.ts', '--config', file, '--port', '0', '--host', '127.0.0.1'],
+    [
+      'run',
+      '--allow-net',
+      '--allow-read',
+      '--allow-env',
+      '--no-lock',
+      'adapters/deno/main.ts',
+      '--config',
+      file,
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+    ],
     {
       cwd: ROOT,
       // Only what the test gives, plus what Deno itself needs to find its cache.
