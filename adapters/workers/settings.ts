@@ -95,11 +95,19 @@ function nonEmpty(value: unknown): boolean {
 export async function buildGateway(doc: unknown, vars: RuntimeVars, deps: Omit<GatewayDeps, 'store'>): Promise<Gateway> {
   const config = parseConfig(withSecrets(doc, vars));
   const store = createStore(config.store, stringVars(vars), { fetch: (input, init) => fetch(input, init) });
+  let gateway: Gateway;
   try {
-    // `await`: session keys are imported with Web Crypto, so the build may become asynchronous.
-    return await createGateway(config, { ...deps, store });
+    gateway = createGateway(config, { ...deps, store });
   } catch (err) {
     await store.close();
     throw err;
   }
+  try {
+    // Session keys are imported with Web Crypto; unusable ones reject `ready` with a ConfigError.
+    await gateway.ready;
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
+  return gateway;
 }
