@@ -77,9 +77,23 @@ export const fixedWindow: Decide = (state, now, { limit, windowMs, cost }) => {
   const reset = start + windowMs - now;
   if (cost <= limit - count) {
     count = count + cost;
-    return { allowed: true, remaining: Math.max(0, limit - count), resetMs: reset, retryAfterMs: 0, newState: `${start}:${count}`, ttlMs: reset };
+    return {
+      allowed: true,
+      remaining: Math.max(0, limit - count),
+      resetMs: reset,
+      retryAfterMs: 0,
+      newState: `${start}:${count}`,
+      ttlMs: reset,
+    };
   }
-  return { allowed: false, remaining: Math.max(0, limit - count), resetMs: reset, retryAfterMs: cost > limit ? -1 : reset, newState: state, ttlMs: 0 };
+  return {
+    allowed: false,
+    remaining: Math.max(0, limit - count),
+    resetMs: reset,
+    retryAfterMs: cost > limit ? -1 : reset,
+    newState: state,
+    ttlMs: 0,
+  };
 };
 
 /**
@@ -139,7 +153,14 @@ export const slidingWindow: Decide = (state, now, { limit, windowMs: w, cost }) 
   let reset = 0;
   if (cur > 0) reset = start + 2 * w - now;
   else if (prev > 0) reset = start + w - now;
-  return { allowed: false, remaining: Math.max(0, Math.floor((limit * w - weighted) / w)), resetMs: reset, retryAfterMs: retry, newState: state, ttlMs: 0 };
+  return {
+    allowed: false,
+    remaining: Math.max(0, Math.floor((limit * w - weighted) / w)),
+    resetMs: reset,
+    retryAfterMs: retry,
+    newState: state,
+    ttlMs: 0,
+  };
 };
 
 /**
@@ -209,7 +230,14 @@ export const gcra: Decide = (state, now, { limit, windowMs: w, burst, cost }) =>
   }
   let retry = -1;
   if (cost <= burst) retry = Math.ceil((debt + need - tolerance) / limit);
-  return { allowed: false, remaining: Math.max(0, Math.floor((tolerance - debt) / w)), resetMs: Math.ceil(debt / limit), retryAfterMs: retry, newState: state, ttlMs: 0 };
+  return {
+    allowed: false,
+    remaining: Math.max(0, Math.floor((tolerance - debt) / w)),
+    resetMs: Math.ceil(debt / limit),
+    retryAfterMs: retry,
+    newState: state,
+    ttlMs: 0,
+  };
 };
 
 /** Algorithm codes as the script's ARGV carries them. */

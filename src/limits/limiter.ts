@@ -1,6 +1,7 @@
 // createLimiter: compiles every route's rate limits once, then gives each request one StoreStep for all of them.
-import type { RequestContext, StoreStep } from '../context.ts';
+
 import { ConfigError } from '../config/load.ts';
+import type { RequestContext, StoreStep } from '../context.ts';
 import { GatewayError, StoreError } from '../errors.ts';
 import type { Command } from '../store/store.ts';
 import { ALGORITHM_CODES } from './algorithms.ts';
@@ -91,7 +92,12 @@ interface CompiledLimit {
 const NOOP: StoreStep = { commands: [], apply() {}, fail() {} };
 
 function formatWindow(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
@@ -126,7 +132,8 @@ export function createLimiter(config: LimiterConfig, deps: LimiterDeps): Limiter
     return limits.map((l, i) => {
       let name = l.name ?? `${l.limit}-per-${formatWindow(l.window)}`;
       if (used.has(name)) {
-        if (l.name !== undefined) problems.push(`${path}[${i}].name: expected a name unique within the route, received ${JSON.stringify(l.name)}`);
+        if (l.name !== undefined)
+          problems.push(`${path}[${i}].name: expected a name unique within the route, received ${JSON.stringify(l.name)}`);
         let n = 2;
         while (used.has(`${name}-${n}`)) n++;
         name = `${name}-${n}`;
@@ -220,10 +227,16 @@ export function createLimiter(config: LimiterConfig, deps: LimiterDeps): Limiter
             const hit = denyCache.get(key, t);
             if (hit !== undefined) {
               stats.deniedLocally++;
-              throw denied(hit.until - t, [limit.name], limit.policy, limitItem(limit.quotedName, hit.remaining, Math.max(0, hit.resetAt - t)));
+              throw denied(
+                hit.until - t,
+                [limit.name],
+                limit.policy,
+                limitItem(limit.quotedName, hit.remaining, Math.max(0, hit.resetAt - t)),
+              );
             }
           }
-          (keys ??= []).push(key);
+          if (keys === undefined) keys = [key];
+          else keys.push(key);
           active?.push(limit);
         }
         if (keys === undefined) return NOOP;
@@ -257,14 +270,15 @@ export function createLimiter(config: LimiterConfig, deps: LimiterDeps): Limiter
             if (breaker.success()) log?.({ type: 'breaker-closed' });
             const r = reply as number[];
             let fields = '';
-            if (settings.headers || r[0] !== 1) {
+            let policy = '';
+            if (settings.headers) {
               for (let i = 0; i < used.length; i++) {
                 const k = REPLY_HEAD + i * REPLY_PER_LIMIT;
                 if (i > 0) fields += ', ';
                 fields += limitItem(used[i].quotedName, r[k + 1], r[k + 2]);
               }
+              policy = active === undefined ? allPolicy : used.map((l) => l.policy).join(', ');
             }
-            const policy = active === undefined ? allPolicy : used.map((l) => l.policy).join(', ');
             if (r[0] === 1) {
               stats.allowed++;
               if (settings.headers) {
@@ -274,16 +288,16 @@ export function createLimiter(config: LimiterConfig, deps: LimiterDeps): Limiter
               return;
             }
             stats.denied++;
-            const at = now();
             const names: string[] = [];
             for (let i = 0; i < used.length; i++) {
               const k = REPLY_HEAD + i * REPLY_PER_LIMIT;
               if (r[k] === 1) continue;
               names.push(used[i].name);
               // Later requests can only push this limit's admission time further out, never nearer,
-              // so until then the answer is known without asking the store.
+              // so until then the answer is known without asking the store. Counted from the step's
+              // time, before the round trip, so the local entry never outlasts the store's verdict.
               if (denyCache !== undefined && r[k + 3] > 0) {
-                denyCache.set(storeKeys[i], { until: at + r[k + 3], resetAt: at + r[k + 2], remaining: r[k + 1] });
+                denyCache.set(storeKeys[i], { until: t + r[k + 3], resetAt: t + r[k + 2], remaining: r[k + 1] });
               }
             }
             throw denied(r[1], names, policy, fields);

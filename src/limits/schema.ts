@@ -41,9 +41,7 @@ export const limitSchema = z
     algorithm: algorithmSchema,
     limit: positiveInt,
     window: positiveDuration,
-    burst: positiveInt
-      .optional()
-      .meta({ description: 'token-bucket: bucket size; gcra: requests allowed at once. Defaults to `limit`.' }),
+    burst: positiveInt.optional().meta({ description: 'token-bucket: bucket size; gcra: requests allowed at once. Defaults to `limit`.' }),
     key: z
       .union([keySpecSchema, z.array(keySpecSchema).min(1, { error: 'expected at least one key' })], {
         error: 'expected a key such as "ip", or a list of fallbacks such as [{ "header": "token" }, "ip"]',
@@ -73,7 +71,8 @@ export const limitSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['window'],
-        message: 'expected limit (and burst) × window in ms below 2^50, so Redis and memory compute exactly; use a shorter window or a smaller limit',
+        message:
+          'expected limit (and burst) × window in ms below 2^50, so Redis and memory compute exactly; use a shorter window or a smaller limit',
       });
     }
   });

@@ -218,7 +218,12 @@ function local(data: LocalData, keys: string[], args: string[], nowMs: number): 
     if (decide === undefined) throw new Error(`ERR unknown rate-limit algorithm ${args[j]}`);
     const state = data.get(keys[i]);
     states.push(state);
-    const d = decide(state, now, { limit: Number(args[j + 1]), windowMs: Number(args[j + 2]), burst: Number(args[j + 3]), cost: Number(args[j + 4]) });
+    const d = decide(state, now, {
+      limit: Number(args[j + 1]),
+      windowMs: Number(args[j + 2]),
+      burst: Number(args[j + 3]),
+      cost: Number(args[j + 4]),
+    });
     decisions.push(d);
     if (!d.allowed) {
       ok = false;

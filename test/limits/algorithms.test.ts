@@ -233,7 +233,9 @@ const paramsArb = fc.record({
   burst: fc.integer({ min: 1, max: 40 }),
   cost: fc.integer({ min: 1, max: 5 }),
 });
-const historyArb = fc.array(fc.record({ gap: fc.integer({ min: 0, max: 3_000 }), cost: fc.integer({ min: 1, max: 5 }) }), { maxLength: 40 });
+const historyArb = fc.array(fc.record({ gap: fc.integer({ min: 0, max: 3_000 }), cost: fc.integer({ min: 1, max: 5 }) }), {
+  maxLength: 40,
+});
 
 /** Plays a random history and returns the state and clock at its end. */
 function replay(decide: Decide, p: LimitParams, history: { gap: number; cost: number }[]) {
@@ -363,29 +365,41 @@ describe('admission bounds over random traffic', () => {
 
   it('gcra: at most burst + ⌊d·limit/window⌋ in any interval of d ms', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 10, max: 2_000 }), fc.integer({ min: 1, max: 6 }), trafficArb, (limit, w, burst, gaps) => {
-        const times = admitted(gcra, { limit, windowMs: w, burst, cost: 1 }, gaps);
-        for (let i = 0; i < times.length; i++) {
-          for (let j = i; j < times.length; j++) {
-            const d = times[j] - times[i];
-            expect(j - i + 1).toBeLessThanOrEqual(burst + Math.floor((d * limit) / w));
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 10, max: 2_000 }),
+        fc.integer({ min: 1, max: 6 }),
+        trafficArb,
+        (limit, w, burst, gaps) => {
+          const times = admitted(gcra, { limit, windowMs: w, burst, cost: 1 }, gaps);
+          for (let i = 0; i < times.length; i++) {
+            for (let j = i; j < times.length; j++) {
+              const d = times[j] - times[i];
+              expect(j - i + 1).toBeLessThanOrEqual(burst + Math.floor((d * limit) / w));
+            }
           }
-        }
-      }),
+        },
+      ),
     );
   });
 
   it('token bucket: at most burst + limit per refill that fits in the interval', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 10, max: 2_000 }), fc.integer({ min: 1, max: 12 }), trafficArb, (limit, w, burst, gaps) => {
-        const times = admitted(tokenBucket, { limit, windowMs: w, burst, cost: 1 }, gaps);
-        for (let i = 0; i < times.length; i++) {
-          for (let j = i; j < times.length; j++) {
-            const d = times[j] - times[i];
-            expect(j - i + 1).toBeLessThanOrEqual(burst + (Math.floor(d / w) + 1) * limit);
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 10, max: 2_000 }),
+        fc.integer({ min: 1, max: 12 }),
+        trafficArb,
+        (limit, w, burst, gaps) => {
+          const times = admitted(tokenBucket, { limit, windowMs: w, burst, cost: 1 }, gaps);
+          for (let i = 0; i < times.length; i++) {
+            for (let j = i; j < times.length; j++) {
+              const d = times[j] - times[i];
+              expect(j - i + 1).toBeLessThanOrEqual(burst + (Math.floor(d / w) + 1) * limit);
+            }
           }
-        }
-      }),
+        },
+      ),
     );
   });
 });

@@ -7,7 +7,7 @@ import { createBreaker } from '../../src/limits/breaker.ts';
 import { createDenyCache } from '../../src/limits/deny-cache.ts';
 import { problemFor, QUOTA_EXCEEDED_TYPE } from '../../src/limits/headers.ts';
 import { createLimiter, type LimiterConfig, type LimiterEvent, type RouteLimiter } from '../../src/limits/limiter.ts';
-import { type Limit, type LimitInput, limitSchema, limitsSchema, type LimitsConfigInput } from '../../src/limits/schema.ts';
+import { type Limit, type LimitInput, type LimitsConfigInput, limitSchema, limitsSchema } from '../../src/limits/schema.ts';
 import { memoryStore } from '../../src/store/memory.ts';
 import type { Command, Store } from '../../src/store/store.ts';
 
@@ -128,7 +128,29 @@ describe('keys', () => {
     const all = route.step(ctxFor({ sub: 'u1', params: { id: '42' }, headers: { 'x-api-key': 'k' } })).commands[0];
     expect(all).toMatchObject({
       keys: ['rl:GET /users/:id:04:u:u1', 'rl:GET /users/:id:14:p:id:42', 'rl:GET /users/:id:22:g', 'rl:GET /users/:id:33:h:x-api-key:k'],
-      args: ['', '4', '10', '1000', '10', '1', '4', '10', '1000', '10', '1', '2', '100', '3600000', '100', '1', '3', '10', '1000', '10', '1'],
+      args: [
+        '',
+        '4',
+        '10',
+        '1000',
+        '10',
+        '1',
+        '4',
+        '10',
+        '1000',
+        '10',
+        '1',
+        '2',
+        '100',
+        '3600000',
+        '100',
+        '1',
+        '3',
+        '10',
+        '1000',
+        '10',
+        '1',
+      ],
     });
     // Anonymous, no API key: only the param and global limits apply, with only their args.
     const some = route.step(ctxFor({ params: { id: '42' } })).commands[0];
@@ -343,7 +365,7 @@ describe('failure policy and breaker', () => {
     expect(mixed.limiter.stats).toMatchObject({ failedOpen: 1, failedClosed: 1 });
   });
 
-  it('a reply that is not the script\'s counts as a store failure', async () => {
+  it("a reply that is not the script's counts as a store failure", async () => {
     const { route, limiter } = setup([{ algorithm: 'gcra', limit: 1, window: '1s', key: 'ip' }]);
     const step = route.step(ctxFor());
     await step.apply(['OK']);
@@ -377,7 +399,10 @@ describe('failure policy and breaker', () => {
     expect(ctx.responseHeaders.get('ratelimit')).toBe('"100-per-1s";r=99;t=1');
     expect(limiter.breakerOpen()).toBe(false);
     expect(limiter.stats.breakerTrips).toBe(1);
-    expect(events.filter((e) => e.type.startsWith('breaker'))).toEqual([{ type: 'breaker-open', cooldownMs: 5_000 }, { type: 'breaker-closed' }]);
+    expect(events.filter((e) => e.type.startsWith('breaker'))).toEqual([
+      { type: 'breaker-open', cooldownMs: 5_000 },
+      { type: 'breaker-closed' },
+    ]);
   });
 
   it('an open breaker refuses fail-closed limits at once, without the store', async () => {

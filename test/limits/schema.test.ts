@@ -45,31 +45,71 @@ describe('limits schema', () => {
           ],
         },
       ],
-      limits: { default: [{ algorithm: 'fixed-window', limit: 120, window: '60s', key: [{ header: 'x-api-key' }, 'ip'] }], headers: false, denyCache: false },
+      limits: {
+        default: [{ algorithm: 'fixed-window', limit: 120, window: '60s', key: [{ header: 'x-api-key' }, 'ip'] }],
+        headers: false,
+        denyCache: false,
+      },
     };
     expect(problems(doc)).toEqual([]);
   });
 
   it.each([
-    [{ algorithm: 'fixed', limit: 1, window: '1s', key: 'ip' }, 'routes[0].limits[0].algorithm: expected one of fixed-window, sliding-window, token-bucket, gcra, received "fixed"'],
+    [
+      { algorithm: 'fixed', limit: 1, window: '1s', key: 'ip' },
+      'routes[0].limits[0].algorithm: expected one of fixed-window, sliding-window, token-bucket, gcra, received "fixed"',
+    ],
     [{ algorithm: 'gcra', limit: 0, window: '1s', key: 'ip' }, 'routes[0].limits[0].limit: expected a positive integer, received 0'],
     [{ algorithm: 'gcra', limit: 1.5, window: '1s', key: 'ip' }, 'routes[0].limits[0].limit: expected a positive integer, received 1.5'],
-    [{ algorithm: 'gcra', limit: 1, window: '0s', key: 'ip' }, 'routes[0].limits[0].window: expected a positive duration such as "1s" or "60s", received "0s"'],
-    [{ algorithm: 'gcra', limit: 1, window: 'soon', key: 'ip' }, 'routes[0].limits[0].window: expected a duration such as 500, "250ms", "60s" or "5m", received "soon"'],
-    [{ algorithm: 'gcra', limit: 1, window: '1s' }, 'routes[0].limits[0].key: expected a key such as "ip", or a list of fallbacks such as [{ "header": "token" }, "ip"]'],
-    [{ algorithm: 'gcra', limit: 1, window: '1s', key: 'ipx' }, 'routes[0].limits[0].key: expected a key such as "ip", or a list of fallbacks such as [{ "header": "token" }, "ip"], received "ipx"'],
+    [
+      { algorithm: 'gcra', limit: 1, window: '0s', key: 'ip' },
+      'routes[0].limits[0].window: expected a positive duration such as "1s" or "60s", received "0s"',
+    ],
+    [
+      { algorithm: 'gcra', limit: 1, window: 'soon', key: 'ip' },
+      'routes[0].limits[0].window: expected a duration such as 500, "250ms", "60s" or "5m", received "soon"',
+    ],
+    [
+      { algorithm: 'gcra', limit: 1, window: '1s' },
+      'routes[0].limits[0].key: expected a key such as "ip", or a list of fallbacks such as [{ "header": "token" }, "ip"]',
+    ],
+    [
+      { algorithm: 'gcra', limit: 1, window: '1s', key: 'ipx' },
+      'routes[0].limits[0].key: expected a key such as "ip", or a list of fallbacks such as [{ "header": "token" }, "ip"], received "ipx"',
+    ],
     [{ algorithm: 'gcra', limit: 1, window: '1s', key: [] }, 'routes[0].limits[0].key: expected at least one key, received []'],
-    [{ algorithm: 'gcra', limit: 1, window: '1s', key: { header: 'a b' } }, 'routes[0].limits[0].key.header: expected a header name such as "x-api-key", received "a b"'],
+    [
+      { algorithm: 'gcra', limit: 1, window: '1s', key: { header: 'a b' } },
+      'routes[0].limits[0].key.header: expected a header name such as "x-api-key", received "a b"',
+    ],
     [
       { algorithm: 'gcra', limit: 1, window: '1s', key: { query: 'a' } },
       'routes[0].limits[0].key: expected a key such as "ip", or a list of fallbacks such as [{ "header": "token" }, "ip"], received {"query":"a"}',
     ],
-    [{ algorithm: 'fixed-window', limit: 3, window: '1s', key: 'ip', burst: 5 }, 'routes[0].limits[0].burst: applies to token-bucket and gcra only, received 5'],
-    [{ algorithm: 'fixed-window', limit: 3, window: '1s', key: 'ip', cost: 4 }, 'routes[0].limits[0].cost: expected at most 3 (the limit), or no request could ever pass, received 4'],
-    [{ algorithm: 'gcra', limit: 10, window: '1s', burst: 2, key: 'ip', cost: 3 }, 'routes[0].limits[0].cost: expected at most 2 (the burst), or no request could ever pass, received 3'],
-    [{ algorithm: 'gcra', limit: 1, window: '1s', key: 'ip', cost: 0 }, 'routes[0].limits[0].cost: expected a positive integer, received 0'],
-    [{ algorithm: 'gcra', limit: 1, window: '1s', key: 'ip', failure: 'half' }, 'routes[0].limits[0].failure: expected "open" or "closed", received "half"'],
-    [{ algorithm: 'gcra', limit: 1, window: '1s', key: 'ip', name: 'say "hi"' }, 'routes[0].limits[0].name: expected printable ASCII without quotes or backslashes, received "say \\"hi\\""'],
+    [
+      { algorithm: 'fixed-window', limit: 3, window: '1s', key: 'ip', burst: 5 },
+      'routes[0].limits[0].burst: applies to token-bucket and gcra only, received 5',
+    ],
+    [
+      { algorithm: 'fixed-window', limit: 3, window: '1s', key: 'ip', cost: 4 },
+      'routes[0].limits[0].cost: expected at most 3 (the limit), or no request could ever pass, received 4',
+    ],
+    [
+      { algorithm: 'gcra', limit: 10, window: '1s', burst: 2, key: 'ip', cost: 3 },
+      'routes[0].limits[0].cost: expected at most 2 (the burst), or no request could ever pass, received 3',
+    ],
+    [
+      { algorithm: 'gcra', limit: 1, window: '1s', key: 'ip', cost: 0 },
+      'routes[0].limits[0].cost: expected a positive integer, received 0',
+    ],
+    [
+      { algorithm: 'gcra', limit: 1, window: '1s', key: 'ip', failure: 'half' },
+      'routes[0].limits[0].failure: expected "open" or "closed", received "half"',
+    ],
+    [
+      { algorithm: 'gcra', limit: 1, window: '1s', key: 'ip', name: 'say "hi"' },
+      'routes[0].limits[0].name: expected printable ASCII without quotes or backslashes, received "say \\"hi\\""',
+    ],
     [
       { algorithm: 'sliding-window', limit: 1_000_000_000, window: '1d', key: 'ip' },
       'routes[0].limits[0].window: expected limit (and burst) × window in ms below 2^50, so Redis and memory compute exactly; use a shorter window or a smaller limit, received "1d"',
@@ -79,7 +119,10 @@ describe('limits schema', () => {
   });
 
   it('names problems in the global settings by path', () => {
-    const doc = { routes: [{ path: '/' }], limits: { headers: 'yes', failure: { policy: 'half', budget: 'x', breaker: { failures: 0 } }, extra: 1 } };
+    const doc = {
+      routes: [{ path: '/' }],
+      limits: { headers: 'yes', failure: { policy: 'half', budget: 'x', breaker: { failures: 0 } }, extra: 1 },
+    };
     expect(problems(doc)).toEqual([
       'limits.headers: expected true or false, received "yes"',
       'limits.failure.policy: expected "open" or "closed", received "half"',

@@ -90,7 +90,8 @@ const scenarios: Scenario[] = [
 
 function argsFor(limits: L[], now: number | ''): string[] {
   const args = [String(now)];
-  for (const l of limits) args.push(String(ALGORITHM_CODES[l.algorithm]), String(l.limit), String(l.window), String(l.burst ?? l.limit), String(l.cost ?? 1));
+  for (const l of limits)
+    args.push(String(ALGORITHM_CODES[l.algorithm]), String(l.limit), String(l.window), String(l.burst ?? l.limit), String(l.cost ?? 1));
   return args;
 }
 
@@ -98,7 +99,12 @@ function argsFor(limits: L[], now: number | ''): string[] {
  * Runs a scenario; returns every reply and the final stored states. With `setClock` the store's own
  * clock follows the scenario and the script reads it; without, the script gets the time in ARGV[1].
  */
-async function run(store: Store, setClock: ((ms: number) => void) | undefined, s: Scenario, prefix: string): Promise<{ replies: number[][]; states: (string | null)[] }> {
+async function run(
+  store: Store,
+  setClock: ((ms: number) => void) | undefined,
+  s: Scenario,
+  prefix: string,
+): Promise<{ replies: number[][]; states: (string | null)[] }> {
   const keys = s.limits.map((_, i) => `${prefix}:${i}`);
   const replies: number[][] = [];
   for (const dt of s.at) {
@@ -139,13 +145,21 @@ describe('limits script on memory', () => {
     const keys = ['a', 'b'];
     const [first] = await store.batch([{ op: 'eval', script: limitsScript, keys, args: argsFor(limits, '') }] as const);
     expect(first).toEqual([1, 0, T0, 1, 4, 1_000, 0, 1, 0, 1_000, 0]);
-    const before = await store.batch([{ op: 'get', key: 'a' }, { op: 'get', key: 'b' }, { op: 'pttl', key: 'a' }, { op: 'pttl', key: 'b' }] as const);
+    const before = await store.batch([
+      { op: 'get', key: 'a' },
+      { op: 'get', key: 'b' },
+      { op: 'pttl', key: 'a' },
+      { op: 'pttl', key: 'b' },
+    ] as const);
     expect(before).toEqual([`${T0}:1`, `${T0 + 1_000}:0`, 1_000, 1_000]);
     clock += 10;
     const [second] = await store.batch([{ op: 'eval', script: limitsScript, keys, args: argsFor(limits, '') }] as const);
     // gcra denies for 990 ms more; the fixed window, which would have admitted it, reports its unconsumed state.
     expect(second).toEqual([0, 990, T0 + 10, 1, 4, 990, 0, 0, 0, 990, 990]);
-    const after = await store.batch([{ op: 'get', key: 'a' }, { op: 'get', key: 'b' }] as const);
+    const after = await store.batch([
+      { op: 'get', key: 'a' },
+      { op: 'get', key: 'b' },
+    ] as const);
     expect(after).toEqual(before.slice(0, 2));
   });
 });
@@ -208,7 +222,10 @@ describe.skipIf(!redis).each(backends)('limits script: memory and $name decide i
     });
     const scenarioArb = fc.record({
       limits: fc.array(limitArb, { minLength: 1, maxLength: 4 }),
-      gaps: fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 3_000 })), { minLength: 1, maxLength: 30 }),
+      gaps: fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 3_000 })), {
+        minLength: 1,
+        maxLength: 30,
+      }),
       start: fc.integer({ min: 0, max: 120_000 }),
     });
     let n = 0;
@@ -216,7 +233,10 @@ describe.skipIf(!redis).each(backends)('limits script: memory and $name decide i
       fc.asyncProperty(scenarioArb, async ({ limits, gaps, start }) => {
         const at: number[] = [];
         let t = start;
-        for (const g of gaps) at.push((t += g));
+        for (const g of gaps) {
+          t += g;
+          at.push(t);
+        }
         const s: Scenario = { name: 'random', limits, at };
         const red = await run(remote, undefined, s, `${prefix}p${n++}`);
         expect(red).toEqual(await onMemoryArgClock(s));
