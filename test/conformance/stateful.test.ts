@@ -8,7 +8,7 @@ import { type RedisRest, startRedisRest } from '../../adapters/node/redis-rest.t
 import { keygen } from '../../src/session/keys.ts';
 import { redisForSuite } from '../helpers/redis.ts';
 import { type RunningRuntime, type RuntimeKind, startRuntime } from '../helpers/runtimes.ts';
-import { type TestUpstream, echo, startUpstream } from '../helpers/upstream.ts';
+import { echo, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const RUNTIMES: RuntimeKind[] = ['node', 'workerd', 'deno'];
 const TOKEN = `conformance-${randomUUID()}`;
@@ -44,7 +44,12 @@ beforeAll(async () => {
     // Closed and generous: a slow store shows as 503 here instead of a silently admitted request.
     limits: { failure: { policy: 'closed', budget: '2s' } },
     routes: [
-      { name: 'limited', path: '/limited', upstream: 'api', limits: [{ algorithm: 'fixed-window', limit: 3, window: '60s', key: { header: 'x-client' } }] },
+      {
+        name: 'limited',
+        path: '/limited',
+        upstream: 'api',
+        limits: [{ algorithm: 'fixed-window', limit: 3, window: '60s', key: { header: 'x-client' } }],
+      },
       { path: '/login', method: 'POST', upstream: 'api', login: { userId: '/data/user_id', token: '/data/token' } },
       { path: '/me', upstream: 'api', auth: 'session' },
       { path: '/logout', method: 'POST', upstream: 'api', auth: 'session', logout: true },
