@@ -31,6 +31,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store & { readonl
   // Map keeps insertion order; re-inserting on write makes the first key the least recently written.
   const map = new Map<string, Entry>();
   let sweeper: Iterator<[string, Entry]> | undefined;
+  // Eviction walks from the oldest write with one live iterator: a fresh map.keys() per eviction
+  // would step over every slot already deleted, making each write at the cap O(deleted).
+  let evictor: Iterator<string> | undefined;
 
   function live(key: string, t: number): Entry | undefined {
     const e = map.get(key);
@@ -61,8 +64,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store & { readonl
     map.set(key, { value, expiresAt });
     sweep(t);
     while (map.size > maxEntries) {
-      const oldest = map.keys().next().value as string;
-      map.delete(oldest);
+      evictor ??= map.keys();
+      let next = evictor.next();
+      if (next.done) {
+        evictor = map.keys();
+        next = evictor.next();
+      }
+      map.delete(next.value as string);
     }
   }
 

@@ -71,7 +71,7 @@ describe('limits schema', () => {
     ],
     [
       { algorithm: 'gcra', limit: 1, window: '1s' },
-      'routes[0].limits[0].key: expected a key such as "ip", or a list of fallbacks such as [{ "header": "token" }, "ip"]',
+      'routes[0].limits[0].key: expected a key such as "ip", or a list of fallbacks such as [{ "header": "token" }, "ip"] (missing)',
     ],
     [
       { algorithm: 'gcra', limit: 1, window: '1s', key: 'ipx' },
