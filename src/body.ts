@@ -34,7 +34,7 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
 }
 
 /** Passes a body through while counting; `exceeded()` tells whether the limit cut it. */
-export function limitStream(body: ReadableStream<Uint8Array>, limit: number) {
+export function limitStream(body: ReadableStream<Uint8Array>, limit: number, onExceeded?: () => void) {
   let size = 0;
   let over = false;
   const stream = body.pipeThrough(
@@ -43,6 +43,9 @@ export function limitStream(body: ReadableStream<Uint8Array>, limit: number) {
         size += chunk.byteLength;
         if (size > limit) {
           over = true;
+          // First abort the upstream request: workerd ends a request whose body stream errors as if
+          // it were complete, so the upstream would take a truncated body for the whole one.
+          onExceeded?.();
           controller.error(new GatewayError('payloadTooLarge', { limit }));
         } else controller.enqueue(chunk);
       },

@@ -79,7 +79,8 @@ function bodyAsQuery(body: unknown, query: URLSearchParams): string {
 export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {}): Gateway {
   const config = parseConfig(input);
   const now = deps.now ?? Date.now;
-  const upstreamFetch = deps.fetch ?? fetch;
+  // Called through a closure: workerd's global fetch throws "Illegal invocation" when detached.
+  const upstreamFetch = deps.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   const compiled = compile(config, { fetch: upstreamFetch, now, random: deps.random ?? Math.random });
   const store = deps.store ?? memoryStore({ maxEntries: config.store.type === 'memory' ? config.store.maxEntries : undefined, now });
   const logError = deps.logError ?? ((message, error) => console.error(message, error));
@@ -202,6 +203,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
 
     let body: ReadableStream<Uint8Array> | Uint8Array | null = null;
     let exceeded = () => false;
+    let bodyAbort: AbortController | undefined;
     let search = url.search;
     const forward = route.config.forward;
     if (forward?.bodyAsQuery === true) {
@@ -209,7 +211,9 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       buffered = undefined;
     } else if (buffered !== undefined) body = buffered.byteLength > 0 ? buffered : null;
     else if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
-      const limited = limitStream(request.body, route.bodyLimit);
+      const abort = new AbortController();
+      bodyAbort = abort;
+      const limited = limitStream(request.body, route.bodyLimit, () => abort.abort(new GatewayError('payloadTooLarge', { limit: route.bodyLimit })));
       body = limited.stream;
       exceeded = limited.exceeded;
     }
@@ -231,6 +235,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
         body: body as ReadableStream<Uint8Array> | ArrayBuffer | null,
         timeoutMs: route.config.timeout,
         idempotent,
+        signal: bodyAbort?.signal,
       });
     } catch (err) {
       if (exceeded()) throw new GatewayError('payloadTooLarge', { limit: route.bodyLimit });

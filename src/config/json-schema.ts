@@ -1,5 +1,5 @@
 // The JSON Schema of the config, generated from the zod schema (zod 4's toJSONSchema).
-import { z } from 'zod';
+import * as z from 'zod';
 import { configSchema } from './schema.ts';
 
 export function configJsonSchema(): Record<string, unknown> {

@@ -1,8 +1,9 @@
 // The whole config document: one zod schema composed from each feature's fragment.
-import { z } from 'zod';
+import * as z from 'zod';
 import { limitsSchema, routeLimitsSchema } from '../limits/schema.ts';
 import { ipRulesSchema, paramsSchema, patternsSchema } from '../rules/schema.ts';
-import { sessionSchema, routeAuthSchema } from '../session/schema.ts';
+import { envelopeSchema } from '../compat/schema.ts';
+import { sessionSchema, routeAuthSchema, tokenSessionsSchema } from '../session/schema.ts';
 import { storeSchema } from '../store/schema.ts';
 import { upstreamSchema } from '../upstream/schema.ts';
 import { httpMethod, nonEmptyString } from './types.ts';
@@ -51,13 +52,15 @@ export const serverSchema = z
     accessLog: z.boolean().default(true),
     /** Proxies whose X-Forwarded-For is believed (CIDRs). Others' is ignored. */
     trustProxy: z.array(nonEmptyString).default([]),
+    /** "always-200": every reply of the gateway itself has status 200, as the original's did (the code is in the body). */
+    errorStatus: z.enum(['semantic', 'always-200'], { error: 'expected "semantic" or "always-200"' }).default('semantic'),
   })
   .strict();
 
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
-    server: serverSchema.default({ bodyLimit: 1024 * 1024, accessLog: true, trustProxy: [] }),
+    server: serverSchema.default({ bodyLimit: 1024 * 1024, accessLog: true, trustProxy: [], errorStatus: 'semantic' }),
     store: storeSchema,
     ipRules: ipRulesSchema.optional(),
     /** Named regex patterns for parameter rules, beside the built-in ones. */
@@ -66,6 +69,10 @@ export const configSchema = z
     routes: z.array(routeSchema).min(1, { error: 'expected at least one route' }),
     limits: limitsSchema.optional(),
     session: sessionSchema.optional(),
+    /** Opaque token sessions kept in the store, for routes with `auth: "token"` (the original gateway's). */
+    tokenSessions: tokenSessionsSchema.optional(),
+    /** The original gateway's envelope protocol in front of the routes (see compat/envelope.ts). */
+    envelope: envelopeSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -1,5 +1,5 @@
 // Small zod building blocks shared by every config fragment, each with the message users see.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const positiveInt = z
   .number({ error: 'expected a positive integer' })

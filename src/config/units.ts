@@ -1,5 +1,5 @@
 // Durations ("250ms", "60s", "5m", "1h", "1d" or plain milliseconds) and sizes ("512kb", "1mb" or bytes).
-import { z } from 'zod';
+import * as z from 'zod';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const DURATION_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;

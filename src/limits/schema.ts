@@ -1,5 +1,5 @@
 // Config of rate limits: the global `limits` settings and a route's `limits` list.
-import { z } from 'zod';
+import * as z from 'zod';
 import { nonEmptyString, positiveInt } from '../config/types.ts';
 import { duration } from '../config/units.ts';
 

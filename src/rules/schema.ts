@@ -1,5 +1,5 @@
 // Config of request rules: parameter checks and IP allow/deny lists.
-import { z } from 'zod';
+import * as z from 'zod';
 import { nonEmptyString, nonNegativeInt } from '../config/types.ts';
 
 /**

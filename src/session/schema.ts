@@ -1,5 +1,5 @@
 // Config of sessions: signing keys, token transport, identity headers, JWKS, admin and remote JWKS.
-import { z } from 'zod';
+import * as z from 'zod';
 import { nonEmptyString, positiveInt } from '../config/types.ts';
 import { duration } from '../config/units.ts';
 
@@ -247,10 +247,49 @@ export type LoginConfig = z.infer<typeof loginSchema>;
 
 /** The fields a route gets from the session feature. */
 export const routeAuthSchema = z.object({
-  /** "session": the gateway's own tokens (both locks); "jwt": tokens from `session.remoteJwks`. */
-  auth: z.enum(['public', 'session', 'jwt'], { error: 'expected "public", "session" or "jwt"' }).default('public'),
+  /**
+   * "session": the gateway's own tokens (both locks); "jwt": tokens from `session.remoteJwks`;
+   * "token": opaque tokens naming a store key that holds a JWT (`tokenSessions`, the original gateway's).
+   */
+  auth: z.enum(['public', 'session', 'jwt', 'token'], { error: 'expected "public", "session", "jwt" or "token"' }).default('public'),
   /** Marks a login route: a 2xx JSON reply with a user id creates a session. */
   login: loginSchema.optional(),
   /** Marks a logout route (needs auth "session"): the current session is revoked. */
   logout: z.boolean().optional(),
 });
+
+// --- opaque token sessions (the original gateway's double lock; see session/token-sessions.ts) ---------
+
+/** Asymmetric algorithms a token session's JWT may use; HMAC and `none` are never accepted. */
+export const TOKEN_SESSION_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+export const tokenSessionsSchema = z
+  .object({
+    /** The request header carrying the opaque token; the original's "token". */
+    header: headerName.default('token'),
+    /** Store key of a session: prefix + token (the original's "token-"). */
+    keyPrefix: z.string().max(256, { error: 'expected a prefix of at most 256 characters' }).default('token-'),
+    algorithm: z
+      .enum(TOKEN_SESSION_ALGORITHMS, { error: `expected an asymmetric algorithm: ${TOKEN_SESSION_ALGORITHMS.join(', ')}` })
+      .default('RS256'),
+    /** PKCS#8 PEM; re-signs the stored JWT. Without it the JWT is never re-signed (the key's TTL still slides). */
+    privateKey: pemText.optional(),
+    /** SPKI PEM; verifies the stored JWT. */
+    publicKey: pemText,
+    /** Idle lifetime: each use resets the key's TTL to this, and a re-signed JWT expires this long after. */
+    ttl: duration
+      .refine((ms) => ms >= 1_000, { error: 'expected at least one second, such as "180s"' })
+      .default(180_000),
+    /** The claim holding the user id; a JWT without it is invalid. */
+    userClaim: nonEmptyString.default('user_id'),
+    /** The upstream header that carries the user id; client-sent copies are removed. */
+    userHeader: headerName
+      .refine((h) => !RESERVED_HEADERS.has(h), { error: 'expected a header the gateway does not use itself' })
+      .default('user_id'),
+    /** Longer tokens are refused before the store is asked. */
+    maxTokenBytes: positiveInt.default(1024),
+  })
+  .strict();
+
+export type TokenSessionsConfig = z.infer<typeof tokenSessionsSchema>;
+export type TokenSessionsConfigInput = z.input<typeof tokenSessionsSchema>;

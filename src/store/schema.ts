@@ -1,5 +1,5 @@
 // Config of the store: memory (default), Redis over TCP (Node only) or Upstash REST.
-import { z } from 'zod';
+import * as z from 'zod';
 import { nonEmptyString, nonNegativeInt, positiveInt } from '../config/types.ts';
 import { duration } from '../config/units.ts';
 

@@ -21,6 +21,8 @@ export interface ProxyRequest {
   body: ReadableStream<Uint8Array> | ArrayBuffer | string | null;
   /** Route-level override of the upstream timeout. */
   timeoutMs?: number;
+  /** Aborts the attempt in flight (the gateway's body limit); its reason is what send() throws. */
+  signal?: AbortSignal;
   /** Whether the client's request may be sent twice (RFC 9110 §9.2.2, or Idempotency-Key). */
   idempotent: boolean;
 }
@@ -56,6 +58,8 @@ export function createUpstream(name: string, config: UpstreamConfig, deps: Upstr
     // as nginx's proxy_read_timeout does per read rather than for the whole transfer.
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new GatewayError('upstreamTimeout')), timeoutMs);
+    const cancel = () => controller.abort(req.signal?.reason);
+    req.signal?.addEventListener('abort', cancel, { once: true });
     try {
       return await deps.fetch(targets[i].base + req.pathAndQuery, {
         method: req.method,
@@ -67,10 +71,12 @@ export function createUpstream(name: string, config: UpstreamConfig, deps: Upstr
         ...(req.body instanceof ReadableStream ? { duplex: 'half' } : {}),
       } as RequestInit);
     } catch (err) {
+      if (req.signal?.aborted) throw req.signal.reason;
       if (controller.signal.aborted) throw new GatewayError('upstreamTimeout', { upstream: name });
       throw err;
     } finally {
       clearTimeout(timer);
+      req.signal?.removeEventListener('abort', cancel);
     }
   }
 

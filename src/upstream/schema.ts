@@ -1,5 +1,5 @@
 // Config of upstreams: named services, each a weighted set of targets.
-import { z } from 'zod';
+import * as z from 'zod';
 import { duration } from '../config/units.ts';
 import { positiveInt, nonNegativeInt } from '../config/types.ts';
 

@@ -232,11 +232,9 @@ describe.each(RUNTIMES)('%s', (kind) => {
       expect((await res.json()).code).toBe(10011);
     });
 
-    // KNOWN DIFFERENCE on workerd: when the counting stream errors at the limit, workerd ends the
-    // upstream request cleanly, so the upstream answers 200 to a truncated body and the client gets
-    // it. Fix proposed for src (abort the upstream fetch's signal before erroring the stream; workerd
-    // then drops the connection). \`it.fails\` keeps this visible: it turns red once the fix lands.
-    (kind === 'workerd' ? it.fails : it)('413 on a streamed (chunked) body over the limit', async () => {
+    // On workerd a body stream that errors ends the upstream request as if complete; the gateway
+    // aborts the upstream fetch first (src/body.ts limitStream), so every runtime answers 413.
+    it('413 on a streamed (chunked) body over the limit', async () => {
       const chunk = new Uint8Array(16 * 1024);
       let sent = 0;
       const body = new ReadableStream({
