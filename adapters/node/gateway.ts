@@ -1,5 +1,6 @@
 // Builds a gateway with Node's runtime services: the pooled upstream client, the socket's peer
 // address, Redis over TCP when the config asks for it, and the access log on stdout.
+import { withSecrets } from '../../src/config/env.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { type Gateway, type GatewayDeps, createGateway } from '../../src/gateway.ts';
@@ -21,8 +22,9 @@ function storeFor(config: ReturnType<typeof parseConfig>, env: Record<string, st
 }
 
 export async function nodeGateway(doc: ConfigInput, options: NodeGatewayOptions = {}): Promise<Gateway> {
-  const config = parseConfig(doc);
   const env = options.env ?? process.env;
+  // EDGEGATE_SESSION_KEYS, EDGEGATE_ADMIN_TOKEN and the Upstash variables, as on Workers and Deno.
+  const config = parseConfig(withSecrets(doc, env));
   const fetcher = upstreamFetch();
   const store = options.deps?.store ?? storeFor(config, env);
   const gateway = createGateway(config, {

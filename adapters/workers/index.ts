@@ -4,7 +4,7 @@ import { ConfigError } from '../../src/config/load.ts';
 import { errorResponse, GatewayError } from '../../src/errors.ts';
 import type { Gateway } from '../../src/gateway.ts';
 import { bundledConfig } from './config.ts';
-import { buildGateway, configDocument, type RuntimeVars } from './settings.ts';
+import { buildGateway, configDocument, type RuntimeVars } from '../../src/config/env.ts';
 
 /** What the Worker reads from its bindings (wrangler.toml [vars] and `wrangler secret put`). */
 export interface WorkerEnv extends RuntimeVars {

@@ -1,7 +1,7 @@
 // What differs by design between the runtime adapters: how a bad config shows (a Worker cannot exit,
 // so it answers 500; Deno exits 2), secrets from variables, and Deno's graceful shutdown.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withSecrets } from '../../adapters/workers/settings.ts';
+import { withSecrets } from '../../src/config/env.ts';
 import { startRuntime } from '../helpers/runtimes.ts';
 import { echo, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 

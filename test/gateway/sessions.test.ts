@@ -106,7 +106,8 @@ describe.each(backends)('sessions on %s', (_name, makeStore) => {
     expect(token.split('.')).toHaveLength(3);
     expect(res.headers.get('set-cookie')).toMatch(/^sid=.+; .*HttpOnly/i);
 
-    for (const headers of [{ authorization: `Bearer ${token}` }, { token }, { cookie: `sid=${token}` }]) {
+    const ways: Record<string, string>[] = [{ authorization: `Bearer ${token}` }, { token }, { cookie: `sid=${token}` }];
+    for (const headers of ways) {
       const r = await me(headers);
       expect(r.status).toBe(200);
       expect((await r.json()).user).toBe('42');

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { nodeGateway } from '../../adapters/node/gateway.ts';
 import { serveNode } from '../../adapters/node/serve.ts';
-import { withSecrets } from '../../adapters/workers/settings.ts';
+import { withSecrets } from '../../src/config/env.ts';
 import { startGateway } from './gateway.ts';
 
 export type RuntimeKind = 'node' | 'workerd' | 'deno';

@@ -1,8 +1,8 @@
-// Runtime settings shared by the Workers and Deno adapters: the config document, then the secrets
-// that must not live in it (session private keys, admin token, Upstash credentials), from variables.
-import { ConfigError, parseConfig } from '../../src/config/load.ts';
-import { createGateway, type Gateway, type GatewayDeps } from '../../src/gateway.ts';
-import { createStore } from '../../src/store/create.ts';
+// Runtime settings shared by the adapters: the config document, then the secrets that must not live
+// in it (session private keys, admin token, Upstash credentials), from variables or the environment.
+import { ConfigError, parseConfig } from './load.ts';
+import { createGateway, type Gateway, type GatewayDeps } from '../gateway.ts';
+import { createStore } from '../store/create.ts';
 
 /** The variables an adapter reads; Worker bindings and `Deno.env.toObject()` both fit. */
 export type RuntimeVars = Record<string, unknown>;
