@@ -9,7 +9,9 @@ import type { RequestContext, StoreStep } from './context.ts';
 import { GatewayError, StoreError, errorResponse } from './errors.ts';
 import { createLimiter } from './limits/limiter.ts';
 import { problemFor } from './limits/headers.ts';
+import { envelope, type InnerRequest } from './compat/envelope.ts';
 import { createSessions, type Sessions } from './session/index.ts';
+import { createTokenSessions, type TokenSessions } from './session/token-sessions.ts';
 import { memoryStore } from './store/memory.ts';
 import type { Command, Store } from './store/store.ts';
 import { clientResponseHeaders, requestIdFor, upstreamRequestHeaders } from './upstream/headers.ts';
@@ -89,8 +91,15 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     { now, log: (event) => logError(`rate limit: ${event.type}`, event) },
   );
   const routeLimiters = compiled.routes.map((r) => limiter.forRoute(r.index));
-  const needsSessions = config.session !== undefined || config.routes.some((r) => r.auth !== 'public' || r.login !== undefined);
+  const needsSessions =
+    config.session !== undefined || config.routes.some((r) => (r.auth !== 'public' && r.auth !== 'token') || r.login !== undefined);
   let sessions: Sessions | undefined;
+  let tokenSessions: TokenSessions | undefined;
+  /** "always-200": the gateway's own replies say 200 and carry the code in the body, as the original's did. */
+  const withStatus = (response: Response): Response =>
+    config.server.errorStatus === 'always-200' && response.status !== 200
+      ? new Response(response.body, { status: 200, headers: response.headers })
+      : response;
   let reservedHeaders: readonly string[] = [];
 
   function clientIp(request: Request, env: unknown): string {
@@ -146,15 +155,16 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     }
   }
 
-  async function handle(c: Context<Env>, route: CompiledRoute): Promise<Response> {
-    const request = c.req.raw;
+  /** `inner`: a request unwrapped from the envelope, with its body already parsed. */
+  async function handle(c: Context<Env>, route: CompiledRoute, inner?: InnerRequest): Promise<Response> {
+    const request = inner?.request ?? c.req.raw;
     const ip = c.get('ip');
     c.set('route', route);
     if (route.ipAllowed !== undefined && !route.ipAllowed(ip)) throw new GatewayError('forbidden');
     checkDeclaredLength(request, route.bodyLimit);
 
     const url = new URL(request.url);
-    const params = c.req.param() as Record<string, string>;
+    const params = inner === undefined ? (c.req.param() as Record<string, string>) : {};
     const ctx: RequestContext = {
       request,
       url,
@@ -172,7 +182,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     let parsed: unknown;
     if (route.needsBody) {
       buffered = await readBody(request, route.bodyLimit);
-      parsed = parseBody(buffered, request.headers.get('content-type'));
+      parsed = inner === undefined ? parseBody(buffered, request.headers.get('content-type')) : inner.body;
     }
     if (route.checkParams !== undefined) {
       const errors = route.checkParams({ body: parsed, query: url.searchParams, path: params });
@@ -181,7 +191,8 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
 
     // Credentials (CPU), then every stateful check of the request in one store round trip.
     const steps: StoreStep[] = [];
-    if (sessions !== undefined && route.config.auth !== 'public') {
+    if (route.config.auth === 'token') steps.push((tokenSessions as TokenSessions).authenticate(ctx));
+    else if (sessions !== undefined && route.config.auth !== 'public') {
       const step = await sessions.authenticate(ctx, route.index);
       if (step !== undefined) steps.push(step);
     }
@@ -282,6 +293,19 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       });
     }
 
+    if (config.envelope !== undefined) {
+      app.use(
+        '*',
+        envelope({
+          config: config.envelope,
+          routes: compiled.routes,
+          bodyLimit: config.server.bodyLimit,
+          alwaysOk: config.server.errorStatus === 'always-200',
+          dispatch: (c, route, inner) => handle(c as Context<Env>, route, inner),
+        }),
+      );
+    }
+
     // Gateway-served routes (JWKS, admin revoke) come before the configured ones.
     sessions?.mount(app);
 
@@ -311,16 +335,16 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
 
     app.notFound((c) => {
       const allow = c.get('allow');
-      if (allow !== undefined) return errorResponse(new GatewayError('methodNotAllowed', undefined, { allow: allow.join(', ') }));
-      return errorResponse(new GatewayError('unknownService'));
+      if (allow !== undefined) return withStatus(errorResponse(new GatewayError('methodNotAllowed', undefined, { allow: allow.join(', ') })));
+      return withStatus(errorResponse(new GatewayError('unknownService')));
     });
 
     app.onError((err, c) => {
       if (err instanceof GatewayError) {
-        return problemFor({ request: c.req.raw }, err) ?? errorResponse(err, { 'x-request-id': c.get('requestId') ?? '' });
+        return withStatus(problemFor({ request: c.req.raw }, err) ?? errorResponse(err, { 'x-request-id': c.get('requestId') ?? '' }));
       }
       logError(`unhandled error on ${c.req.method} ${c.req.path}`, err);
-      return errorResponse(new GatewayError('internal'));
+      return withStatus(errorResponse(new GatewayError('internal')));
     });
     return app;
   }
@@ -337,6 +361,12 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       });
       reservedHeaders = sessions.identityHeaderNames;
     }
+    tokenSessions = await createTokenSessions(config.tokenSessions, config.routes, {
+      store,
+      now,
+      log: (message, fields) => logError(`token session: ${message}`, fields),
+    });
+    if (tokenSessions !== undefined) reservedHeaders = [...reservedHeaders, ...tokenSessions.identityHeaderNames];
     app = buildApp();
     return app;
   })();
