@@ -31,7 +31,7 @@ describe('edgegate check', () => {
     const r = await run(['check', '--config', 'examples/gateway.json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/ok \(4 routes, 2 upstreams\)/);
+    expect(r.stdout).toMatch(/ok \(6 routes, 2 upstreams\)/);
   });
 
   it('prints every problem with its path and exits 2', async () => {
