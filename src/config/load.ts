@@ -56,7 +56,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], doc: unknown, 
     }
     let message = issue.message.replace(/^Invalid input: /, '');
     const at = valueAt(doc, path);
-    if (!at.found) message = `${message} (missing)`;
+    if (!at.found) message = message.endsWith('(missing)') ? message : `${message} (missing)`;
     else if (!message.includes('received')) message = `${message}, received ${describe(at.value)}`;
     lines.push(`${formatPath(path)}: ${message}`);
   }
