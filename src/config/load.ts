@@ -37,7 +37,10 @@ function describe(value: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
-/** Turns zod issues into one line per problem, with the received value when there is one. */
+/**
+ * Turns zod issues into one line per problem, with the received value when there is one.
+ * `doc` is what was validated; `prefix` is where it sits in the whole config, for the printed path.
+ */
 export function formatIssues(issues: readonly z.core.$ZodIssue[], doc: unknown, prefix: readonly PropertyKey[] = []): string[] {
   const lines: string[] = [];
   for (const issue of issues) {
@@ -46,7 +49,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], doc: unknown, 
       // Report the branch that got furthest rather than "invalid input".
       const best = issue.errors.reduce((a, b) => (b.length < a.length ? b : a));
       if (best.length > 0 && best.every((i) => i.path.length > 0)) {
-        lines.push(...formatIssues(best, doc, path));
+        lines.push(...formatIssues(best.map((i) => ({ ...i, path: [...issue.path, ...i.path] })), doc, prefix));
         continue;
       }
     }
@@ -55,7 +58,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], doc: unknown, 
       continue;
     }
     let message = issue.message.replace(/^Invalid input: /, '');
-    const at = valueAt(doc, path);
+    const at = valueAt(doc, issue.path);
     if (!at.found) message = message.endsWith('(missing)') ? message : `${message} (missing)`;
     else if (!message.includes('received')) message = `${message}, received ${describe(at.value)}`;
     lines.push(`${formatPath(path)}: ${message}`);

@@ -192,7 +192,7 @@ describe('bad keys are config problems naming their path', () => {
     const lines = formatIssues(r.error!.issues, doc, ['session']);
     expect(lines).toEqual(
       expect.arrayContaining([
-        'session.keys[0].active: an active key signs tokens, so it needs a privateKey',
+        'session.keys[0].active: an active key signs tokens, so it needs a privateKey, received true',
         expect.stringMatching(/^session\.keys\[1\]\.alg: expected one of "RS256", "PS256", "ES256", "EdDSA"/),
         'session.keys[2].publicKey: expected a privateKey or a publicKey (missing)',
         expect.stringMatching(/^session\.admin\.token: expected an admin token of at least 16 characters/),
