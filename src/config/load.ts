@@ -59,7 +59,9 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], doc: unknown, 
     }
     let message = issue.message.replace(/^Invalid input: /, '');
     const at = valueAt(doc, issue.path);
-    if (!at.found) message = message.endsWith('(missing)') ? message : `${message} (missing)`;
+    // A type or union failure where nothing was written is a missing field; a custom check is not.
+    const typeLike = issue.code === 'invalid_type' || issue.code === 'invalid_union';
+    if (!at.found) message = typeLike && !message.endsWith('(missing)') ? `${message} (missing)` : message;
     else if (!message.includes('received')) message = `${message}, received ${describe(at.value)}`;
     lines.push(`${formatPath(path)}: ${message}`);
   }
