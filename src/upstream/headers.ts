@@ -50,6 +50,8 @@ export function upstreamRequestHeaders(client: Headers, info: ForwardInfo): Head
   stripHopByHop(h);
   h.delete('host');
   h.delete('content-length'); // fetch sets it from the body it actually sends
+  // The client's 100-continue was answered by the server in front of us; fetch cannot send it (undici throws).
+  h.delete('expect');
   for (const name of info.reserved) h.delete(name);
   const prior = client.get('x-forwarded-for');
   h.set('x-forwarded-for', prior === null ? info.ip : `${prior}, ${info.ip}`);
