@@ -13,13 +13,17 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** RFC 9110 §5.6.2 token: what a header name may be. Headers.delete throws on anything else. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
 /** Removes hop-by-hop headers, including any the Connection header names. */
 export function stripHopByHop(headers: Headers): void {
   const named = headers.get('connection');
   if (named !== null) {
     for (const name of named.split(',')) {
       const n = name.trim().toLowerCase();
-      if (n !== '') headers.delete(n);
+      // "Connection: a b" names no header; deleting it would throw and turn the request into a 500.
+      if (TOKEN.test(n)) headers.delete(n);
     }
   }
   for (const name of HOP_BY_HOP) headers.delete(name);
