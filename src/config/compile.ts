@@ -3,6 +3,7 @@ import { compileIpList, compileIpRules } from '../rules/ip.ts';
 import { compileParams } from '../rules/params.ts';
 import { checkNamedPatterns } from '../rules/patterns.ts';
 import { createUpstream, type Upstream, type UpstreamDeps } from '../upstream/proxy.ts';
+import { GatewayError } from '../errors.ts';
 import { ConfigError } from './load.ts';
 import type { Config, RouteConfig } from './schema.ts';
 
@@ -29,11 +30,27 @@ export interface Compiled {
   readonly trustedProxy?: (ip: string) => boolean;
 }
 
+/**
+ * True when an upstream that decodes %2e, %2f or %5c, takes `\` for `/`, or drops `;` path parameters
+ * (nginx, IIS, Tomcat each do one of these) would find a `..` segment in `path` and climb out of the
+ * route's prefix. URL parsing already removed the literal dot segments; this catches disguised ones.
+ */
+export function hidesDotSegment(path: string): boolean {
+  if (!path.includes('%') && !path.includes('..') && !path.includes('\\')) return false;
+  const plain = path.replace(/%2e/gi, '.').replace(/%2f|%5c|\\/gi, '/');
+  return /(?:^|\/)\.\.(?:;[^/]*)?(?:\/|$)/.test(plain);
+}
+
+function refuseHidden(path: string): string {
+  if (hidesDotSegment(path)) throw new GatewayError('malformedBody', { reason: 'the path hides a ".." segment' });
+  return path;
+}
+
 /** `/users/:id` + rewrite `/account/:id` → a function that fills in the params (URL-encoded). */
 function compileRewrite(route: RouteConfig): CompiledRoute['rewrite'] {
   const wildcard = route.path.endsWith('*');
   const prefixLength = wildcard ? route.path.length - 1 : 0;
-  if (route.rewrite === undefined) return (pathname) => pathname;
+  if (route.rewrite === undefined) return refuseHidden;
   const parts = route.rewrite.split(/(:[A-Za-z0-9_]+|\*)/).filter((p) => p !== '');
   return (pathname, params) => {
     let out = '';
@@ -43,7 +60,7 @@ function compileRewrite(route: RouteConfig): CompiledRoute['rewrite'] {
       else if (part.startsWith(':')) out += encodeURIComponent(params[part.slice(1)] ?? '');
       else out += part;
     }
-    return out.replace(/\/{2,}/g, '/');
+    return refuseHidden(out.replace(/\/{2,}/g, '/'));
   };
 }
 
@@ -66,6 +83,8 @@ export function compile(config: Config, deps: UpstreamDeps): Compiled {
   };
 
   const routes = config.routes.map((route, index): CompiledRoute => {
+    if (route.rewrite !== undefined && hidesDotSegment(route.rewrite))
+      problems.push(`routes[${index}].rewrite: expected a path without ".." segments`);
     const methods = new Set(Array.isArray(route.method) ? route.method : [route.method]);
     let checkParams: ParamsChecker | undefined;
     let needsBody = route.forward?.bodyAsQuery === true;
