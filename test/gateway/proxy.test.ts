@@ -95,8 +95,12 @@ describe('proxying', () => {
   it('rewrites the upstream path with the route params, encoded', async () => {
     const body = await (await fetch(`${gw.url}/users/42`)).json();
     expect(body.url).toBe('/account/users/42');
-    const tricky = await (await fetch(`${gw.url}/users/..%2F..%2Fadmin`)).json();
-    expect(tricky.url).toBe('/account/users/..%2F..%2Fadmin');
+    // Encoded, "../" would still climb out of /account/users/ at an upstream that decodes %2F (nginx):
+    // refused (see test/security/regressions.test.ts).
+    const tricky = await fetch(`${gw.url}/users/..%2F..%2Fadmin`);
+    expect(tricky.status).toBe(400);
+    expect((await tricky.json()).code).toBe(10009);
+    expect((await (await fetch(`${gw.url}/users/a%2Fb`)).json()).url).toBe('/account/users/a%2Fb');
   });
 
   it('streams the response body as it arrives', async () => {
