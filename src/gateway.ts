@@ -207,7 +207,9 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       throw new GatewayError('noEndpoint');
     }
     const idempotent = IDEMPOTENT.has(request.method) || request.headers.has('idempotency-key');
-    if (buffered === undefined && idempotent && upstream.retries > 0 && request.body !== null) {
+    // GET and HEAD carry no body; asking for one would make @hono/node-server build a full Request.
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null;
+    if (buffered === undefined && idempotent && upstream.retries > 0 && hasBody) {
       const declared = Number(request.headers.get('content-length') ?? Number.NaN);
       if (declared <= REPLAYABLE_BODY) buffered = await readBody(request, route.bodyLimit);
     }
@@ -221,7 +223,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       search = bodyAsQuery(parsed, url.searchParams);
       buffered = undefined;
     } else if (buffered !== undefined) body = buffered.byteLength > 0 ? buffered : null;
-    else if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
+    else if (hasBody) {
       const abort = new AbortController();
       bodyAbort = abort;
       const limited = limitStream(request.body, route.bodyLimit, () => abort.abort(new GatewayError('payloadTooLarge', { limit: route.bodyLimit })));
