@@ -7,7 +7,7 @@ import { sessionSchema, routeAuthSchema, tokenSessionsSchema } from '../session/
 import { storeSchema } from '../store/schema.ts';
 import { upstreamSchema } from '../upstream/schema.ts';
 import { httpMethod, nonEmptyString } from './types.ts';
-import { duration, size } from './units.ts';
+import { size, timeout } from './units.ts';
 
 const PATH = /^\/[A-Za-z0-9\-._~:@!$&'()*+,;=/%]*$/;
 
@@ -36,7 +36,7 @@ export const routeSchema = z
       .optional(),
     ipRules: ipRulesSchema.optional(),
     bodyLimit: size.optional(),
-    timeout: duration.optional(),
+    timeout: timeout.optional(),
     ...routeAuthSchema.shape,
     limits: routeLimitsSchema.optional(),
   })

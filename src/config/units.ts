@@ -36,6 +36,14 @@ export const duration = z
   })
   .meta({ description: 'Milliseconds, or a string such as "250ms", "60s", "5m", "1h", "1d".' });
 
+/** setTimeout's largest delay (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A duration a timer waits for (timeouts, budgets): 0 would fire at once, and so would one past MAX_TIMER_MS. */
+export const timeout = duration.refine((ms) => ms >= 1 && ms <= MAX_TIMER_MS, {
+  error: 'expected a timeout from 1 ms to "24d" (a longer or zero timer fires at once)',
+});
+
 /** A zod type for a size; the parsed value is bytes. */
 export const size = z
   .union([z.number(), z.string()])

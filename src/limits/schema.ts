@@ -1,7 +1,7 @@
 // Config of rate limits: the global `limits` settings and a route's `limits` list.
 import * as z from 'zod';
 import { nonEmptyString, positiveInt } from '../config/types.ts';
-import { duration } from '../config/units.ts';
+import { duration, timeout } from '../config/units.ts';
 
 /**
  * Every product the scripts compute (limit × window, burst × window, in ms) stays below 2^50, so
@@ -93,7 +93,7 @@ export const limitsSchema = z
       .object({
         policy: failurePolicySchema.default('open'),
         /** How long the store may take before the request goes on without it. */
-        budget: positiveDuration.default(50),
+        budget: timeout.default(50),
         breaker: z
           .object({
             /** Consecutive store failures that open the breaker. */

@@ -1,7 +1,7 @@
 // Config of sessions: signing keys, token transport, identity headers, JWKS, admin and remote JWKS.
 import * as z from 'zod';
 import { nonEmptyString, positiveInt } from '../config/types.ts';
-import { duration } from '../config/units.ts';
+import { duration, timeout } from '../config/units.ts';
 
 /** The asymmetric algorithms edgegate signs and verifies with; HMAC and `none` are never accepted. */
 export const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
@@ -92,7 +92,7 @@ export const remoteJwksSchema = z
     /** Least time between two refetches caused by an unknown kid, so forged kids cannot flood the provider. */
     cooldown: duration.default(30_000),
     /** Bound on one JWKS fetch. */
-    timeout: duration.default(5_000),
+    timeout: timeout.default(5_000),
   })
   .strict();
 

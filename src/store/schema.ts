@@ -1,7 +1,7 @@
 // Config of the store: memory (default), Redis over TCP (Node only) or Upstash REST.
 import * as z from 'zod';
 import { nonEmptyString, nonNegativeInt, positiveInt } from '../config/types.ts';
-import { duration } from '../config/units.ts';
+import { timeout } from '../config/units.ts';
 
 export const storeSchema = z
   .discriminatedUnion(
@@ -18,7 +18,7 @@ export const storeSchema = z
           auth: z.string().optional(),
           db: z.union([nonNegativeInt, z.string().regex(/^\d+$/).transform(Number)], { error: 'expected a database number' }).optional(),
           tls: z.boolean().optional(),
-          timeout: duration.default(1_000),
+          timeout: timeout.default(1_000),
         })
         .strict()
         .refine((c) => c.url === undefined || (c.host === undefined && c.port === undefined), {
@@ -32,7 +32,7 @@ export const storeSchema = z
           url: nonEmptyString.regex(/^https?:\/\/\S+$/, { error: 'expected an https:// URL (http:// for a local bridge)' }).optional(),
           /** Defaults to UPSTASH_REDIS_REST_TOKEN. */
           token: nonEmptyString.optional(),
-          timeout: duration.default(1_000),
+          timeout: timeout.default(1_000),
         })
         .strict(),
     ],

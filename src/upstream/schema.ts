@@ -1,6 +1,6 @@
 // Config of upstreams: named services, each a weighted set of targets.
 import * as z from 'zod';
-import { duration } from '../config/units.ts';
+import { duration, timeout } from '../config/units.ts';
 import { positiveInt, nonNegativeInt } from '../config/types.ts';
 
 export const targetSchema = z
@@ -16,7 +16,7 @@ export const upstreamSchema = z
     balancer: z
       .enum(['weighted-random', 'round-robin'], { error: 'expected "weighted-random" or "round-robin"' })
       .default('weighted-random'),
-    timeout: duration.default(5_000),
+    timeout: timeout.default(5_000),
     /** Retries of an idempotent request on another target, after a connection error, 502 or 503. */
     retries: nonNegativeInt.default(1),
     /** The share of requests that may be retries, so a failing fleet is not hammered. */

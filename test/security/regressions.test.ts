@@ -1,30 +1,10 @@
 // One test per bug that the fault, fuzz and abuse suites found, through the Node adapter and real sockets.
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/load.ts';
+import { ConfigError, parseConfig } from '../../src/config/load.ts';
 import { createGateway } from '../../src/gateway.ts';
 import { type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { echo, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-
-/** Sends raw bytes and collects what comes back until the server closes or `waitMs` passes. */
-export function rawExchange(port: number, bytes: string | Buffer, waitMs = 1_000): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let out = '';
-    const done = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(out);
-    };
-    const timer = setTimeout(done, waitMs);
-    socket.on('data', (d) => {
-      out += d.toString('latin1');
-    });
-    socket.on('error', done);
-    socket.on('close', done);
-    socket.write(bytes);
-  });
-}
+import { rawExchange } from './raw.ts';
 
 let echoUp: TestUpstream;
 let oddConnection: TestUpstream;
@@ -120,5 +100,46 @@ describe('regressions', () => {
     };
     expect(() => createGateway(config)).toThrow(ConfigError);
     expect(() => createGateway(config)).toThrow('routes[0].rewrite: expected a path without ".." segments');
+  });
+
+  it("a timeout or budget past setTimeout's range (or zero) is a config problem, not a timer that fires at once", async () => {
+    // Found by the config fuzzer: upstream timeout "30d" overflowed setTimeout (2^31 - 1 ms), which
+    // then fired after 1 ms, so every request was a 504; a "30d" limits budget failed every limit.
+    const base = { upstreams: { u: { targets: [{ url: 'http://127.0.0.1:9' }] } }, routes: [{ path: '/a', upstream: 'u' }] };
+    const cases: [string, object][] = [
+      ['upstreams.u.timeout', { ...base, upstreams: { u: { targets: [{ url: 'http://127.0.0.1:9' }], timeout: '30d' } } }],
+      ['routes[0].timeout', { ...base, routes: [{ path: '/a', upstream: 'u', timeout: 2 ** 31 }] }],
+      ['routes[0].timeout', { ...base, routes: [{ path: '/a', upstream: 'u', timeout: 0 }] }],
+      ['limits.failure.budget', { ...base, limits: { failure: { budget: '25d' } } }],
+      ['store.timeout', { ...base, store: { type: 'redis', url: 'redis://127.0.0.1:9', timeout: '1000d' } }],
+      ['store.timeout', { ...base, store: { type: 'upstash', url: 'https://u.example', token: 't', timeout: 0 } }],
+      [
+        'session.remoteJwks.timeout',
+        { ...base, session: { remoteJwks: { url: 'https://idp.example/jwks', issuer: 'i', audience: 'a', timeout: '30d' } } },
+      ],
+    ];
+    for (const [path, doc] of cases) {
+      expect(() => parseConfig(doc), path).toThrow(ConfigError);
+      try {
+        parseConfig(doc);
+      } catch (err) {
+        expect((err as ConfigError).problems.join('\n'), path).toContain(`${path}: expected a timeout from 1 ms to "24d"`);
+      }
+    }
+    // The longest timer that works is accepted, and does not fire early.
+    const slowish = await startUpstream((_req, res) => {
+      setTimeout(() => res.end('late'), 30);
+    });
+    try {
+      const ok = createGateway({
+        upstreams: { u: { targets: [{ url: slowish.url }], timeout: '24d' } },
+        routes: [{ path: '/a', upstream: 'u' }],
+      });
+      const res = await ok.fetch(new Request('http://gw/a'));
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('late');
+    } finally {
+      await slowish.close();
+    }
   });
 });
