@@ -2,7 +2,7 @@
 // Node's global fetch would also pool connections, but it decodes gzip behind the proxy's back
 // (leaving Content-Encoding in place) and costs several times more CPU per request.
 import { Readable } from 'node:stream';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 
 export interface UpstreamFetchOptions {
   /** Idle keep-alive sockets are closed after this long. */
@@ -11,58 +11,162 @@ export interface UpstreamFetchOptions {
   connections?: number;
 }
 
-const NO_BODY = new Set([101, 204, 205, 304]);
-
 /**
  * A reply that has fully arrived by the time its headers are parsed (most small JSON replies, even
  * chunked ones) is passed on whole, as nginx's proxy_buffering does: one write to the client instead
  * of headers, chunk and terminator as three. Anything still in flight streams, with backpressure.
  */
 const BUFFER_UP_TO = 64 * 1024;
-const PENDING: unique symbol = Symbol('pending');
 
-type Chunks = AsyncIterator<Buffer>;
-
-/** Reads what is already buffered without waiting; returns the whole body if it is all there. */
-async function readAvailable(it: Chunks): Promise<{ chunks: Buffer[]; done: boolean; next?: Promise<IteratorResult<Buffer>> }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const next = it.next();
-    // A resolved read settles within a couple of microtasks; a pending one loses this race.
-    const r: IteratorResult<Buffer> | typeof PENDING = await Promise.race([next, Promise.resolve().then((): typeof PENDING => PENDING)]);
-    if (r === PENDING) return { chunks, done: false, next };
-    if (r.done) return { chunks, done: true };
-    chunks.push(r.value);
-    size += r.value.byteLength;
-    if (size > BUFFER_UP_TO) return { chunks, done: false };
+/** A whole reply's bytes, cancellable like a stream body (the proxy cancels a reply it drops). */
+class ReplyBytes extends Uint8Array {
+  cancel(): Promise<void> {
+    return Promise.resolve();
   }
 }
 
-/** A web stream over the rest of the body, starting with what was already read. */
-function toWebStream(body: Readable, it: Chunks, head: Buffer[], pending?: Promise<IteratorResult<Buffer>>): ReadableStream<Uint8Array> {
-  let queued = head;
-  let next = pending;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (queued.length > 0) {
-        for (const c of queued) controller.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
-        queued = [];
-        return;
-      }
-      const r = await (next ?? it.next());
-      next = undefined;
-      if (r.done) controller.close();
-      else controller.enqueue(new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength));
-    },
-    cancel(reason) {
-      body.destroy(reason instanceof Error ? reason : undefined);
-    },
-  });
+function concat(chunks: Buffer[], size: number): ReplyBytes {
+  const one = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+  return new ReplyBytes(one.buffer as ArrayBuffer, one.byteOffset, one.byteLength);
 }
 
-function concat(chunks: Buffer[]): Uint8Array<ArrayBuffer> {
-  return (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) as Uint8Array<ArrayBuffer>;
+/**
+ * The Response handed to the gateway. Under @hono/node-server the global Response is a lazy one that
+ * builds a full WHATWG Response the first time `body` or `statusText` is read (about 10 µs), and the
+ * gateway reads both of every reply it passes on; own properties answer them instead. `text()`,
+ * `json()` and the rest still work (they build the full Response, once).
+ */
+function reply(status: number, headers: Headers, body: ReplyBytes | ReadableStream<Uint8Array> | null): Response {
+  const res = new Response(body, { status, headers });
+  Object.defineProperties(res, { body: { value: body }, statusText: { value: '' } });
+  return res;
+}
+
+function headersFrom(raw: Buffer[]): Headers {
+  const out = new Headers();
+  for (let i = 0; i < raw.length; i += 2) out.append(raw[i].toString('latin1'), raw[i + 1].toString('latin1'));
+  return out;
+}
+
+function flatHeaders(init: HeadersInit | undefined): string[] {
+  const flat: string[] = [];
+  if (init === undefined) return flat;
+  const h = init instanceof Headers ? init : new Headers(init);
+  h.forEach((value, name) => {
+    flat.push(name, value);
+  });
+  return flat;
+}
+
+/**
+ * One request through undici's dispatcher. The response settles as soon as it is known whether the
+ * reply is whole: llhttp parses a socket read in one go, so when the body came with the headers,
+ * onComplete runs before the microtask queued in onHeaders; otherwise that microtask hands over a stream.
+ */
+function send(agent: Agent, options: Dispatcher.DispatchOptions, signal: AbortSignal | undefined): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    let abort: ((reason?: Error) => void) | undefined;
+    let resume: (() => void) | undefined;
+    let status = 0;
+    let headers: Headers | undefined;
+    let chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+    let finished = false;
+    let cancelled = false;
+    let aborted: Error | undefined;
+
+    // An abort before the request has a socket is remembered and applied in onConnect.
+    const onAbort = () => {
+      aborted = signal?.reason instanceof Error ? signal.reason : new Error('aborted');
+      abort?.(aborted);
+      if (!settled) {
+        settled = true;
+        reject(signal?.reason);
+      }
+    };
+    const done = () => {
+      finished = true;
+      signal?.removeEventListener('abort', onAbort);
+    };
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+
+    const toStream = () => {
+      settled = true;
+      const head = chunks;
+      chunks = [];
+      const body = new ReadableStream<Uint8Array>(
+        {
+          start(controller) {
+            for (const c of head) controller.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+            stream = controller;
+            if (finished) controller.close();
+          },
+          pull() {
+            resume?.();
+          },
+          cancel(reason) {
+            cancelled = true;
+            if (!finished) abort?.(reason instanceof Error ? reason : new Error('upstream body cancelled'));
+          },
+        },
+        new ByteLengthQueuingStrategy({ highWaterMark: BUFFER_UP_TO }),
+      );
+      resolve(reply(status, headers as Headers, body));
+    };
+
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abortRequest) {
+        abort = abortRequest;
+        if (aborted !== undefined) abortRequest(aborted);
+      },
+      onHeaders(statusCode, rawHeaders, resumeReading) {
+        if (statusCode < 200) return true; // 1xx informational: the final response follows
+        status = statusCode;
+        headers = headersFrom(rawHeaders as Buffer[]);
+        resume = resumeReading;
+        queueMicrotask(() => {
+          if (!settled) toStream();
+        });
+        return true;
+      },
+      onData(chunk) {
+        if (cancelled) return true;
+        if (stream !== undefined) {
+          stream.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          return (stream.desiredSize ?? 1) > 0;
+        }
+        chunks.push(chunk);
+        size += chunk.byteLength;
+        if (!settled && size > BUFFER_UP_TO) toStream();
+        return true;
+      },
+      onComplete() {
+        done();
+        if (stream !== undefined) {
+          if (!cancelled) stream.close();
+        } else if (!settled) {
+          settled = true;
+          resolve(reply(status, headers as Headers, size === 0 ? null : concat(chunks, size)));
+        }
+      },
+      onError(err) {
+        done();
+        if (!settled) {
+          settled = true;
+          reject(signal?.aborted ? signal.reason : err);
+        } else if (!cancelled) stream?.error(err);
+      },
+    };
+    agent.dispatch(options, handler);
+  });
 }
 
 export function upstreamFetch(options: UpstreamFetchOptions = {}): typeof fetch & { close(): Promise<void> } {
@@ -75,39 +179,19 @@ export function upstreamFetch(options: UpstreamFetchOptions = {}): typeof fetch 
   });
 
   async function nodeFetch(input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const headers: Record<string, string> = {};
-    new Headers(init.headers).forEach((value, name) => {
-      headers[name] = value;
-    });
+    const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
     let body: Readable | Uint8Array | string | undefined;
     const b = init.body;
     if (b instanceof ReadableStream) body = Readable.fromWeb(b as never);
     else if (b instanceof Uint8Array || typeof b === 'string') body = b;
     else if (b instanceof ArrayBuffer) body = new Uint8Array(b);
     else if (b != null) throw new TypeError('unsupported upstream body type');
-
-    const res = await request(url, {
-      dispatcher: agent,
-      method: (init.method ?? 'GET') as never,
-      headers,
-      body,
-      signal: init.signal ?? undefined,
-    });
-    const out = new Headers();
-    for (const [name, value] of Object.entries(res.headers)) {
-      if (Array.isArray(value)) for (const v of value) out.append(name, v);
-      else if (value !== undefined) out.set(name, value);
-    }
-    const method = init.method ?? 'GET';
-    if (method === 'HEAD' || NO_BODY.has(res.statusCode)) {
-      res.body.resume();
-      return new Response(null, { status: res.statusCode, headers: out });
-    }
-    const it = res.body[Symbol.asyncIterator]() as Chunks;
-    const first = await readAvailable(it);
-    if (first.done) return new Response(first.chunks.length === 0 ? null : concat(first.chunks), { status: res.statusCode, headers: out });
-    return new Response(toWebStream(res.body, it, first.chunks, first.next), { status: res.statusCode, headers: out });
+    const method = (init.method ?? 'GET') as Dispatcher.HttpMethod;
+    return send(
+      agent,
+      { origin: url.origin, path: url.pathname + url.search, method, headers: flatHeaders(init.headers), body },
+      init.signal ?? undefined,
+    );
   }
 
   return Object.assign(nodeFetch as typeof fetch, { close: () => agent.close() });
