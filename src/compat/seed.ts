@@ -347,6 +347,10 @@ export function translateSeed(files: SeedFiles, options: SeedOptions = {}): Seed
     ...(sys.rate_limit !== undefined
       ? {
           limits: {
+            // The round trip that carries the limit also carries the session lookup, which fails closed at
+            // this deadline: 250 ms rather than the native 50 ms, so a busy Redis slows requests instead of
+            // refusing sessions (the original waited for Redis without any bound).
+            failure: { budget: '250ms' },
             // One quota per client across every service and event, as the original's single middleware kept.
             default: [
               {
