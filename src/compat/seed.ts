@@ -64,16 +64,19 @@ const hostname = z
   .regex(/^(\[?[A-Za-z0-9:.]+\]?|[A-Za-z0-9_.-]+)$/, { error: 'expected a host name such as "localhost" or "10.0.0.5"' });
 
 const redisBlock = z
-  .object({
-    host: hostname,
-    port,
-    /** The password; "" means none. */
-    auth: z.string({ error: 'expected a password string ("" for none)' }).optional(),
-    db: intLike('expected a database number', 0).optional(),
-    /** ioredis's pool size in the original; edgegate multiplexes one connection, so it is not used. */
-    max_clients: intLike('expected a positive number', 1).optional(),
-    tls: z.boolean({ error: 'expected true or false' }).optional(),
-  })
+  .object(
+    {
+      host: hostname,
+      port,
+      /** The password; "" means none. */
+      auth: z.string({ error: 'expected a password string ("" for none)' }).optional(),
+      db: intLike('expected a database number', 0).optional(),
+      /** ioredis's pool size in the original; edgegate pipelines every request over one connection, so it is not used. */
+      max_clients: intLike('expected a positive number', 1).optional(),
+      tls: z.boolean({ error: 'expected true or false' }).optional(),
+    },
+    { error: 'expected the Redis settings { "host", "port", "auth", "db", "tls" }' },
+  )
   .strict();
 
 const endpoint = z
@@ -85,7 +88,10 @@ const endpoint = z
   .strict();
 
 const serviceEndpoints = z
-  .object({ timeout: intLike('expected milliseconds such as 5000', 1).optional() })
+  .object(
+    { timeout: intLike('expected milliseconds such as 5000', 1).optional() },
+    { error: 'expected the services\' endpoints { "timeout", "<service>": [{ "hostname", "port", "weight" }] }' },
+  )
   .catchall(z.array(endpoint, { error: 'expected a list of { "hostname", "port", "weight" }' }));
 
 const systemConfigSchema = z
@@ -299,14 +305,16 @@ export function translateSeed(files: SeedFiles, options: SeedOptions = {}): Seed
   }
 
   let tokenSessions: Record<string, unknown> | undefined;
+  if (needsSessions) {
+    if (system !== undefined && system.session === undefined) {
+      problems.push(`${SEED_FILES.system}: session: expected { "algorithm", "expire" }, which rules with "credential": true need (missing)`);
+    }
+    if (files.privateKey === undefined) problems.push(`${SEED_FILES.privateKey}: expected the private key, which rules with "credential": true need (missing)`);
+    if (files.publicKey === undefined) problems.push(`${SEED_FILES.publicKey}: expected the public key, which rules with "credential": true need (missing)`);
+  }
   if (system !== undefined) {
     const session = system.session;
     const haveKeys = files.privateKey !== undefined && files.publicKey !== undefined;
-    if (needsSessions) {
-      if (session === undefined) problems.push(`${SEED_FILES.system}: session: expected { "algorithm", "expire" }, which rules with "credential": true need (missing)`);
-      if (files.privateKey === undefined) problems.push(`${SEED_FILES.privateKey}: expected the private key, which rules with "credential": true need (missing)`);
-      if (files.publicKey === undefined) problems.push(`${SEED_FILES.publicKey}: expected the public key, which rules with "credential": true need (missing)`);
-    }
     if (session !== undefined && haveKeys) {
       tokenSessions = {
         header: 'token',
