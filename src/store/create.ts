@@ -45,7 +45,12 @@ export function createStore(config: StoreConfig, env: Record<string, string | un
           'store.type: "redis" (TCP) needs the Node adapter, which opens the socket; on Workers and Deno use "upstash", or run `edgegate redis-rest` in front of your Redis and point "upstash" at it',
         ]);
       }
-      return options.redis(config);
+      try {
+        return options.redis(config);
+      } catch (err) {
+        // The client refused a setting the schema let through: a config problem, not a crash.
+        throw new ConfigError([`store: ${err instanceof Error ? err.message : String(err)}`]);
+      }
   }
 }
 

@@ -3,6 +3,14 @@ import * as z from 'zod';
 import { nonEmptyString, nonNegativeInt, positiveInt } from '../config/types.ts';
 import { timeout } from '../config/units.ts';
 
+function parsable(url: string): boolean {
+  try {
+    return new URL(url).hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 export const storeSchema = z
   .discriminatedUnion(
     'type',
@@ -12,9 +20,16 @@ export const storeSchema = z
         .object({
           type: z.literal('redis'),
           /** `redis://[:auth@]host:port/db` or `rediss://` for TLS. */
-          url: nonEmptyString.regex(/^rediss?:\/\/\S+$/, { error: 'expected a redis:// or rediss:// URL' }).optional(),
+          url: nonEmptyString
+            .regex(/^rediss?:\/\/\S+$/, { error: 'expected a redis:// or rediss:// URL' })
+            // "redis://:@" passes the pattern but not the URL parser, which would throw at start-up.
+            .refine(parsable, { error: 'expected a redis:// or rediss:// URL with a host' })
+            .optional(),
           host: nonEmptyString.optional(),
-          port: z.union([positiveInt, z.string().regex(/^\d+$/).transform(Number)], { error: 'expected a port number' }).optional(),
+          port: z
+            .union([positiveInt, z.string().regex(/^\d+$/).transform(Number)], { error: 'expected a port number' })
+            .refine((p) => p >= 1 && p <= 65535, { error: 'expected a port number from 1 to 65535' })
+            .optional(),
           auth: z.string().optional(),
           db: z.union([nonNegativeInt, z.string().regex(/^\d+$/).transform(Number)], { error: 'expected a database number' }).optional(),
           tls: z.boolean().optional(),

@@ -1,7 +1,9 @@
 // One test per bug that the fault, fuzz and abuse suites found, through the Node adapter and real sockets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisStoreFromConfig } from '../../adapters/node/redis-store.ts';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
 import { createGateway } from '../../src/gateway.ts';
+import { createStore } from '../../src/store/create.ts';
 import { type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { echo, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { rawExchange } from './raw.ts';
@@ -141,5 +143,32 @@ describe('regressions', () => {
     } finally {
       await slowish.close();
     }
+  });
+
+  it('a Redis URL the URL parser refuses is a config problem, not a stack trace at start-up', () => {
+    // Found by the config fuzzer: "redis://:@" passed the schema's pattern, and `edgegate check` said ok,
+    // then `edgegate serve` died with "TypeError: Invalid URL" from the Redis client.
+    for (const url of ['redis://:@', 'redis://[', 'redis://h:99999']) {
+      const doc = { store: { type: 'redis', url }, routes: [{ path: '/a' }] };
+      expect(() => parseConfig(doc), url).toThrow(
+        `store.url: expected a redis:// or rediss:// URL with a host, received ${JSON.stringify(url)}`,
+      );
+    }
+    expect(() => parseConfig({ store: { type: 'redis', host: '127.0.0.1', port: 70000 }, routes: [{ path: '/a' }] })).toThrow(
+      'store.port: expected a port number from 1 to 65535',
+    );
+    // Whatever else the client refuses at construction is a ConfigError too.
+    const refusing = () => {
+      throw new TypeError('bad setting');
+    };
+    expect(() => createStore({ type: 'redis', url: 'redis://127.0.0.1:9', timeout: 100 }, {}, { redis: refusing })).toThrow(ConfigError);
+    const ok = createStore(
+      parseConfig({ store: { type: 'redis', url: 'redis://127.0.0.1:9/2', timeout: 100 }, routes: [{ path: '/a' }] }).store,
+      {},
+      {
+        redis: redisStoreFromConfig,
+      },
+    );
+    return ok.close();
   });
 });
