@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { checkDeclaredLength, limitStream, parseBody, readBody } from './body.ts';
+import { envelope, type InnerRequest } from './compat/envelope.ts';
 import { type CompiledRoute, compile } from './config/compile.ts';
 import { parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
@@ -9,7 +10,6 @@ import type { RequestContext, StoreStep } from './context.ts';
 import { GatewayError, StoreError, errorResponse } from './errors.ts';
 import { createLimiter } from './limits/limiter.ts';
 import { problemFor } from './limits/headers.ts';
-import { envelope, type InnerRequest } from './compat/envelope.ts';
 import { createSessions, type Sessions } from './session/index.ts';
 import { createTokenSessions, type TokenSessions } from './session/token-sessions.ts';
 import { memoryStore } from './store/memory.ts';
@@ -337,7 +337,8 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
 
     app.notFound((c) => {
       const allow = c.get('allow');
-      if (allow !== undefined) return withStatus(errorResponse(new GatewayError('methodNotAllowed', undefined, { allow: allow.join(', ') })));
+      if (allow !== undefined)
+        return withStatus(errorResponse(new GatewayError('methodNotAllowed', undefined, { allow: allow.join(', ') })));
       return withStatus(errorResponse(new GatewayError('unknownService')));
     });
 

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type SeedFiles, type SeedTranslation, SEED_FILES, translateSeed } from '../../src/compat/seed.ts';
+import { SEED_FILES, type SeedFiles, type SeedTranslation, translateSeed } from '../../src/compat/seed.ts';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
 import { readJsonFile } from './config-file.ts';
 import { nodeGateway } from './gateway.ts';

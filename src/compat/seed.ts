@@ -144,11 +144,9 @@ const ruleSchema = z
   })
   .strict();
 
-const apiRulesSchema = z.record(
-  z.string(),
-  z.record(z.string(), ruleSchema, { error: 'expected an object of events' }),
-  { error: 'expected an object of services' },
-);
+const apiRulesSchema = z.record(z.string(), z.record(z.string(), ruleSchema, { error: 'expected an object of events' }), {
+  error: 'expected an object of services',
+});
 
 const regexSchema = z.record(z.string(), z.string({ error: 'expected a pattern such as "^[A-Z]{3}$"' }), {
   error: 'expected an object of named patterns',
@@ -209,7 +207,9 @@ export function translateSeed(files: SeedFiles, options: SeedOptions = {}): Seed
   const system = parseSeed(systemConfigSchema, files.systemConfig, SEED_FILES.system, problems, warnings) as SystemConfig | undefined;
   const rules = parseSeed(apiRulesSchema, files.apiRules, SEED_FILES.rules, problems, warnings) as ApiRules | undefined;
   const regex =
-    files.regex === undefined ? {} : ((parseSeed(regexSchema, files.regex, SEED_FILES.regex, problems, warnings) as Record<string, string>) ?? {});
+    files.regex === undefined
+      ? {}
+      : ((parseSeed(regexSchema, files.regex, SEED_FILES.regex, problems, warnings) as Record<string, string>) ?? {});
 
   // Named patterns: a copy of a built-in under its own name is the built-in (which is trusted; a copy
   // would be put through the backtracking check, which the original's email pattern does not pass).
@@ -256,7 +256,9 @@ export function translateSeed(files: SeedFiles, options: SeedOptions = {}): Seed
         continue;
       }
       if (system !== undefined && upstreams[service] === undefined) {
-        warnings.push(`${SEED_FILES.rules}: ${service}: service_endpoints has no endpoint for it; its events answer 10008 "No service endpoint"`);
+        warnings.push(
+          `${SEED_FILES.rules}: ${service}: service_endpoints has no endpoint for it; its events answer 10008 "No service endpoint"`,
+        );
       }
       for (const [event, rule] of Object.entries(events)) {
         const at = `${SEED_FILES.rules}: ${service}.${event}`;
@@ -279,7 +281,9 @@ export function translateSeed(files: SeedFiles, options: SeedOptions = {}): Seed
           body[field] = out;
         }
         if (rule.method !== 'GET' && rule.content_type !== undefined && !JSON_TYPE.test(rule.content_type)) {
-          warnings.push(`${at}.content_type: ${JSON.stringify(rule.content_type)} is not JSON; the body is sent as JSON, as the original sent it`);
+          warnings.push(
+            `${at}.content_type: ${JSON.stringify(rule.content_type)} is not JSON; the body is sent as JSON, as the original sent it`,
+          );
         }
         const credential = rule.credential === true;
         if (credential) needsSessions = true;
@@ -294,7 +298,11 @@ export function translateSeed(files: SeedFiles, options: SeedOptions = {}): Seed
           path: `/${service}/${event}`,
           ...(upstreams[service] !== undefined ? { upstream: service } : {}),
           rewrite: rule.url,
-          ...(rule.method === 'GET' ? { forward: { method: 'GET', bodyAsQuery: true } } : rule.method !== 'POST' ? { forward: { method: rule.method } } : {}),
+          ...(rule.method === 'GET'
+            ? { forward: { method: 'GET', bodyAsQuery: true } }
+            : rule.method !== 'POST'
+              ? { forward: { method: rule.method } }
+              : {}),
           // An empty parameter set accepts anything, as the original did; otherwise a field without a rule is refused.
           ...(Object.keys(body).length > 0 ? { params: { body, unknown: 'reject' } } : {}),
           auth: credential ? 'token' : 'public',
@@ -307,10 +315,14 @@ export function translateSeed(files: SeedFiles, options: SeedOptions = {}): Seed
   let tokenSessions: Record<string, unknown> | undefined;
   if (needsSessions) {
     if (system !== undefined && system.session === undefined) {
-      problems.push(`${SEED_FILES.system}: session: expected { "algorithm", "expire" }, which rules with "credential": true need (missing)`);
+      problems.push(
+        `${SEED_FILES.system}: session: expected { "algorithm", "expire" }, which rules with "credential": true need (missing)`,
+      );
     }
-    if (files.privateKey === undefined) problems.push(`${SEED_FILES.privateKey}: expected the private key, which rules with "credential": true need (missing)`);
-    if (files.publicKey === undefined) problems.push(`${SEED_FILES.publicKey}: expected the public key, which rules with "credential": true need (missing)`);
+    if (files.privateKey === undefined)
+      problems.push(`${SEED_FILES.privateKey}: expected the private key, which rules with "credential": true need (missing)`);
+    if (files.publicKey === undefined)
+      problems.push(`${SEED_FILES.publicKey}: expected the public key, which rules with "credential": true need (missing)`);
   }
   if (system !== undefined) {
     const session = system.session;
@@ -386,7 +398,8 @@ function locate(problem: string, sources: ReadonlyMap<string, string>): string {
   // The longest known prefix wins; what follows it is kept (`.email.regex`).
   let best: string | undefined;
   for (const key of sources.keys()) {
-    if ((path === key || path.startsWith(`${key}.`) || path.startsWith(`${key}[`)) && (best === undefined || key.length > best.length)) best = key;
+    if ((path === key || path.startsWith(`${key}.`) || path.startsWith(`${key}[`)) && (best === undefined || key.length > best.length))
+      best = key;
   }
   if (best === undefined) return problem;
   const rest = path.slice(best.length);

@@ -1,8 +1,8 @@
 // The whole config document: one zod schema composed from each feature's fragment.
 import * as z from 'zod';
+import { envelopeSchema } from '../compat/schema.ts';
 import { limitsSchema, routeLimitsSchema } from '../limits/schema.ts';
 import { ipRulesSchema, paramsSchema, patternsSchema } from '../rules/schema.ts';
-import { envelopeSchema } from '../compat/schema.ts';
 import { sessionSchema, routeAuthSchema, tokenSessionsSchema } from '../session/schema.ts';
 import { storeSchema } from '../store/schema.ts';
 import { upstreamSchema } from '../upstream/schema.ts';

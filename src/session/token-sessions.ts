@@ -77,7 +77,9 @@ const TOKEN = /^[\x21-\x7e]+$/;
 /** Problems in how routes use token sessions, each naming its path. */
 export function tokenSessionRouteProblems(config: TokenSessionsConfig | undefined, routes: readonly RouteConfig[]): string[] {
   if (config !== undefined) return [];
-  return routes.flatMap((r, i) => (r.auth === 'token' ? [`routes[${i}].auth: "token" needs tokenSessions (the store key prefix and the keys)`] : []));
+  return routes.flatMap((r, i) =>
+    r.auth === 'token' ? [`routes[${i}].auth: "token" needs tokenSessions (the store key prefix and the keys)`] : [],
+  );
 }
 
 function storeUnavailable(error: unknown): GatewayError {
@@ -259,7 +261,10 @@ export async function createTokenSessions(
     };
   }
 
-  async function issue(userId: string | number, options: { token?: string; claims?: Record<string, unknown> } = {}): Promise<IssuedTokenSession> {
+  async function issue(
+    userId: string | number,
+    options: { token?: string; claims?: Record<string, unknown> } = {},
+  ): Promise<IssuedTokenSession> {
     if (keys.sign === undefined) throw new GatewayError('internal', { reason: 'tokenSessions.privateKey is not set' });
     const token = options.token ?? base64url(randomBytes(32));
     if (!TOKEN.test(token) || token.length > config!.maxTokenBytes) throw new GatewayError('internal', { reason: 'unusable token' });

@@ -5,22 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import type { Redis } from 'ioredis';
+import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, redisForSuite } from '../helpers/redis.ts';
 import { deadPort, startUpstream, type TestUpstream, type UpstreamHandler } from '../helpers/upstream.ts';
-import {
-  call,
-  envelope,
-  type KeyPair,
-  removeDir,
-  rsaKeyPair,
-  runCli,
-  type ServedGateway,
-  seedDir,
-  serveCli,
-} from './helpers.ts';
+import { call, envelope, type KeyPair, removeDir, rsaKeyPair, runCli, type ServedGateway, seedDir, serveCli } from './helpers.ts';
 
 const redis = await redisForSuite('seed compat end to end');
 
@@ -38,7 +28,10 @@ describe.skipIf(!redis)('the original gateway, end to end', () => {
   const dir = { main: '', down: '', slow: '' };
 
   /** A JWT as the original's user service signed it (jsonwebtoken: { user_id }, RS256, expiresIn = session.expire). */
-  function sessionJwt(claims: Record<string, unknown>, options: { key?: CryptoKey; iat?: number; lifetime?: number } = {}): Promise<string> {
+  function sessionJwt(
+    claims: Record<string, unknown>,
+    options: { key?: CryptoKey; iat?: number; lifetime?: number } = {},
+  ): Promise<string> {
     const iat = options.iat ?? Math.floor(Date.now() / 1000);
     return new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
@@ -113,8 +106,16 @@ describe.skipIf(!redis)('the original gateway, end to end', () => {
     expect(native.upstreams.user.targets).toEqual(upstreams.map((u, i) => ({ url: `http://localhost:${u.port}`, weight: WEIGHTS[i] })));
     expect(native.upstreams.user.timeout).toBe(5000);
     expect(native.limits.failure).toEqual({ budget: '250ms' });
-    expect(native.limits.default).toEqual([{ name: 'seed', algorithm: 'sliding-window', limit: 120, window: 60000, key: [{ header: 'token' }, 'ip'] }]);
-    expect(native.tokenSessions).toMatchObject({ header: 'token', keyPrefix: 'token-', algorithm: 'RS256', ttl: '180s', userClaim: 'user_id' });
+    expect(native.limits.default).toEqual([
+      { name: 'seed', algorithm: 'sliding-window', limit: 120, window: 60000, key: [{ header: 'token' }, 'ip'] },
+    ]);
+    expect(native.tokenSessions).toMatchObject({
+      header: 'token',
+      keyPrefix: 'token-',
+      algorithm: 'RS256',
+      ttl: '180s',
+      userClaim: 'user_id',
+    });
     expect(native.routes).toEqual([
       {
         name: 'user.login',
@@ -181,7 +182,9 @@ describe.skipIf(!redis)('the original gateway, end to end', () => {
     describe('public login', () => {
       it('passes a valid login to the user service and its JSON reply back', async () => {
         const before = upstreams.map((u) => u.seen.length);
-        const r = await call(url, envelope('user', 'login', { email: 'ada@example.com', password: PASSWORD }), { 'user-agent': 'seed-client/1.0' });
+        const r = await call(url, envelope('user', 'login', { email: 'ada@example.com', password: PASSWORD }), {
+          'user-agent': 'seed-client/1.0',
+        });
         expect(r.status).toBe(200);
         expect(r.body).toMatchObject({ code: 0, message: 'success', data: { token: expect.any(String) } });
         const hit = upstreams.findIndex((u, i) => u.seen.length > before[i]);
@@ -312,7 +315,10 @@ describe.skipIf(!redis)('the original gateway, end to end', () => {
       });
 
       it('carries request_id upstream and back as X-Request-Id', async () => {
-        const r = await call(url, { ...envelope('user', 'login', { email: 'ada@example.com', password: PASSWORD }), request_id: 'trace-77' });
+        const r = await call(url, {
+          ...envelope('user', 'login', { email: 'ada@example.com', password: PASSWORD }),
+          request_id: 'trace-77',
+        });
         expect(r.headers.get('x-request-id')).toBe('trace-77');
         const seen = upstreams.flatMap((u) => u.seen).find((s) => s.headers['x-request-id'] === 'trace-77');
         expect(seen?.url).toBe('/account/login');
@@ -370,7 +376,9 @@ describe.skipIf(!redis)('the original gateway, end to end', () => {
       it('answers 10007 (502) when every endpoint refuses the connection', async () => {
         const down = await serve(dir.down);
         try {
-          const r = await call(down.url, envelope('user', 'login', { email: 'ada@example.com', password: PASSWORD }), { token: `down-${randomBytes(4).toString('hex')}` });
+          const r = await call(down.url, envelope('user', 'login', { email: 'ada@example.com', password: PASSWORD }), {
+            token: `down-${randomBytes(4).toString('hex')}`,
+          });
           expect(r.body).toEqual({ code: 10007, message: 'Network error' });
           expect(r.status).toBe(502);
         } finally {
@@ -382,7 +390,9 @@ describe.skipIf(!redis)('the original gateway, end to end', () => {
         const slowGw = await serve(dir.slow);
         try {
           const started = Date.now();
-          const r = await call(slowGw.url, envelope('user', 'login', { email: 'ada@example.com', password: PASSWORD }), { token: `slow-${randomBytes(4).toString('hex')}` });
+          const r = await call(slowGw.url, envelope('user', 'login', { email: 'ada@example.com', password: PASSWORD }), {
+            token: `slow-${randomBytes(4).toString('hex')}`,
+          });
           expect(r.body).toEqual({ code: 10007, message: 'Network error' });
           expect(r.status).toBe(504);
           expect(Date.now() - started).toBeLessThan(1_500);

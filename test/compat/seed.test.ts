@@ -2,15 +2,15 @@
 // native config they become, and native problems traced back to the seed file they came from.
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { privateKeyToPkcs8, publicKeyToSpki } from '../../src/compat/pem.ts';
 import { type SeedFiles, translateSeed } from '../../src/compat/seed.ts';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
 import { createGateway } from '../../src/gateway.ts';
-import { REFERENCE, rsaKeyPair, type KeyPair, runCli, removeDir } from './helpers.ts';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { type KeyPair, REFERENCE, removeDir, rsaKeyPair, runCli } from './helpers.ts';
 
 const system = () => JSON.parse(readFileSync(join(REFERENCE, 'system-config.json'), 'utf8'));
 const rules = () => JSON.parse(readFileSync(join(REFERENCE, 'api-rules.json'), 'utf8'));
@@ -50,7 +50,13 @@ describe('translateSeed', () => {
     expect(parsed.upstreams.user).toMatchObject({ balancer: 'weighted-random', timeout: 5000, retries: 0 });
     // "60000" and "120" are strings in the original's file.
     expect(parsed.limits?.default?.[0]).toMatchObject({ algorithm: 'sliding-window', limit: 120, window: 60_000 });
-    expect(parsed.tokenSessions).toMatchObject({ ttl: 180_000, algorithm: 'RS256', keyPrefix: 'token-', header: 'token', userHeader: 'user_id' });
+    expect(parsed.tokenSessions).toMatchObject({
+      ttl: 180_000,
+      algorithm: 'RS256',
+      keyPrefix: 'token-',
+      header: 'token',
+      userHeader: 'user_id',
+    });
     expect(parsed.server.errorStatus).toBe('semantic');
     expect(parsed.envelope).toEqual({ path: '/', exclusive: true });
     const gateway = createGateway(parsed);
@@ -130,11 +136,31 @@ describe('translateSeed', () => {
   });
 
   it.each([
-    ['a missing redis block', (s: Record<string, unknown>) => delete s.redis, 'system-config.json: redis: expected the Redis settings { "host", "port", "auth", "db", "tls" } (missing)'],
-    ['a hostname with a scheme', (s: { redis: { host: string } }) => (s.redis.host = 'redis://x'), 'system-config.json: redis.host: expected a host name such as "localhost" or "10.0.0.5", received "redis://x"'],
-    ['an endpoint list that is no list', (s: { service_endpoints: Record<string, unknown> }) => (s.service_endpoints.user = {}), 'system-config.json: service_endpoints.user: expected a list of { "hostname", "port", "weight" }, received {}'],
-    ['a negative timeout', (s: { service_endpoints: Record<string, unknown> }) => (s.service_endpoints.timeout = -1), 'system-config.json: service_endpoints.timeout: expected milliseconds such as 5000, received -1'],
-    ['an expire of "soon"', (s: { session: Record<string, unknown> }) => (s.session.expire = 'soon'), 'system-config.json: session.expire: expected seconds such as 180, received "soon"'],
+    [
+      'a missing redis block',
+      (s: Record<string, unknown>) => delete s.redis,
+      'system-config.json: redis: expected the Redis settings { "host", "port", "auth", "db", "tls" } (missing)',
+    ],
+    [
+      'a hostname with a scheme',
+      (s: { redis: { host: string } }) => (s.redis.host = 'redis://x'),
+      'system-config.json: redis.host: expected a host name such as "localhost" or "10.0.0.5", received "redis://x"',
+    ],
+    [
+      'an endpoint list that is no list',
+      (s: { service_endpoints: Record<string, unknown> }) => (s.service_endpoints.user = {}),
+      'system-config.json: service_endpoints.user: expected a list of { "hostname", "port", "weight" }, received {}',
+    ],
+    [
+      'a negative timeout',
+      (s: { service_endpoints: Record<string, unknown> }) => (s.service_endpoints.timeout = -1),
+      'system-config.json: service_endpoints.timeout: expected milliseconds such as 5000, received -1',
+    ],
+    [
+      'an expire of "soon"',
+      (s: { session: Record<string, unknown> }) => (s.session.expire = 'soon'),
+      'system-config.json: session.expire: expected seconds such as 180, received "soon"',
+    ],
   ])('system-config.json: %s', (_label, mutate, line) => {
     const sys = system();
     mutate(sys as never);
@@ -142,10 +168,26 @@ describe('translateSeed', () => {
   });
 
   it.each([
-    ['a url without a leading slash', (r: { user: { login: Record<string, unknown> } }) => (r.user.login.url = 'account/login'), 'api-rules.json: user.login.url: expected a path such as "/account/login", received "account/login"'],
-    ['a string for credential', (r: { user: { login: Record<string, unknown> } }) => (r.user.login.credential = 'yes'), 'api-rules.json: user.login.credential: expected true or false, received "yes"'],
-    ['a max_length of "long"', (r: { user: { login: { parameters: { email: Record<string, unknown> } } } }) => (r.user.login.parameters.email.max_length = 'long'), 'api-rules.json: user.login.parameters.email.max_length: expected a length such as 100, received "long"'],
-    ['a service name with a space', (r: Record<string, unknown>) => (r['user admin'] = { x: { url: '/x', method: 'POST' } }), 'api-rules.json: user admin: expected a service name of letters, digits, "_", "." or "-"'],
+    [
+      'a url without a leading slash',
+      (r: { user: { login: Record<string, unknown> } }) => (r.user.login.url = 'account/login'),
+      'api-rules.json: user.login.url: expected a path such as "/account/login", received "account/login"',
+    ],
+    [
+      'a string for credential',
+      (r: { user: { login: Record<string, unknown> } }) => (r.user.login.credential = 'yes'),
+      'api-rules.json: user.login.credential: expected true or false, received "yes"',
+    ],
+    [
+      'a max_length of "long"',
+      (r: { user: { login: { parameters: { email: Record<string, unknown> } } } }) => (r.user.login.parameters.email.max_length = 'long'),
+      'api-rules.json: user.login.parameters.email.max_length: expected a length such as 100, received "long"',
+    ],
+    [
+      'a service name with a space',
+      (r: Record<string, unknown>) => (r['user admin'] = { x: { url: '/x', method: 'POST' } }),
+      'api-rules.json: user admin: expected a service name of letters, digits, "_", "." or "-"',
+    ],
   ])('api-rules.json: %s', (_label, mutate, line) => {
     const r = rules();
     mutate(r as never);
@@ -171,7 +213,9 @@ describe('translateSeed', () => {
     const r = rules();
     r.billing = { pay: { url: '/pay', credential: false, method: 'POST', parameters: {} } };
     const { warnings, config } = translateSeed(files({ apiRules: r }));
-    expect(warnings).toEqual(['api-rules.json: billing: service_endpoints has no endpoint for it; its events answer 10008 "No service endpoint"']);
+    expect(warnings).toEqual([
+      'api-rules.json: billing: service_endpoints has no endpoint for it; its events answer 10008 "No service endpoint"',
+    ]);
     const gateway = createGateway({ ...config, store: { type: 'memory' } });
     const res = await gateway.fetch(
       new Request('http://gw/', { method: 'POST', body: JSON.stringify({ service: 'billing', event: 'pay', request_id: '1', body: {} }) }),

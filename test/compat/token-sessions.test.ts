@@ -5,15 +5,15 @@ import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
+import { routeSchema } from '../../src/config/schema.ts';
 import { StoreError } from '../../src/errors.ts';
 import { createGateway, type Gateway } from '../../src/gateway.ts';
-import { routeSchema } from '../../src/config/schema.ts';
 import { tokenSessionsSchema } from '../../src/session/schema.ts';
 import { createTokenSessions } from '../../src/session/token-sessions.ts';
 import { memoryStore } from '../../src/store/memory.ts';
 import type { Command, Store } from '../../src/store/store.ts';
-import { countingStore, fakeClock } from '../session/helpers.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { countingStore, fakeClock } from '../session/helpers.ts';
 import { type KeyPair, rsaKeyPair } from './helpers.ts';
 
 let keys: KeyPair;
@@ -58,7 +58,11 @@ function rig(overrides: Partial<ConfigInput> = {}, wrap: (s: Store) => Store = (
 /** A JWT as the original's user service stored it. */
 function jwt(claims: Record<string, unknown>, iatMs: number, lifetime = 180, key: CryptoKey = keys.privateKey): Promise<string> {
   const iat = Math.floor(iatMs / 1000);
-  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT' }).setIssuedAt(iat).setExpirationTime(iat + lifetime).sign(key);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + lifetime)
+    .sign(key);
 }
 
 async function put(r: Rig, token: string, value: string): Promise<void> {
@@ -118,7 +122,12 @@ describe('auth: "token"', () => {
     expect(after.value).not.toBe(original);
     expect(after.ttl).toBe(180_000);
     const claims = decodeJwt(after.value as string);
-    expect(claims).toMatchObject({ user_id: 'u1', plan: 'pro', iat: Math.floor(r.clock.now() / 1000), exp: Math.floor(r.clock.now() / 1000) + 180 });
+    expect(claims).toMatchObject({
+      user_id: 'u1',
+      plan: 'pro',
+      iat: Math.floor(r.clock.now() / 1000),
+      exp: Math.floor(r.clock.now() / 1000) + 180,
+    });
     // The request batch, then the one compare-and-set.
     expect(r.store.batches.map((b) => b.map((c) => c.op))).toEqual([['get', 'pexpire', 'eval'], ['eval']]);
 
@@ -170,7 +179,14 @@ describe('auth: "token"', () => {
     ['with an empty user id', async (now: number) => jwt({ user_id: ' ' }, now)],
     ['with an object as user id', async (now: number) => jwt({ user_id: { id: 1 } }, now)],
     ['expired', async (now: number) => jwt({ user_id: 'u1' }, now - 200_000)],
-    ['signed with HS256', async (now: number) => new SignJWT({ user_id: 'u1' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(Math.floor(now / 1000)).sign(new Uint8Array(32))],
+    [
+      'signed with HS256',
+      async (now: number) =>
+        new SignJWT({ user_id: 'u1' })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setIssuedAt(Math.floor(now / 1000))
+          .sign(new Uint8Array(32)),
+    ],
   ])('deletes a session whose JWT is %s and answers 99999', async (_label, make) => {
     const r = rig();
     const other = await rsaKeyPair();
@@ -223,7 +239,9 @@ describe('start-up problems', () => {
   }
 
   it('names a route that needs tokenSessions when there are none', async () => {
-    expect(await problems({ tokenSessions: undefined })).toEqual(['routes[0].auth: "token" needs tokenSessions (the store key prefix and the keys)']);
+    expect(await problems({ tokenSessions: undefined })).toEqual([
+      'routes[0].auth: "token" needs tokenSessions (the store key prefix and the keys)',
+    ]);
   });
 
   it('names keys that are no pair, or in the wrong format', async () => {
@@ -232,7 +250,9 @@ describe('start-up problems', () => {
       'tokenSessions.publicKey: does not match privateKey (a JWT signed with one does not verify with the other)',
     ]);
     expect(
-      await problems({ tokenSessions: { privateKey: '-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----', publicKey: keys.privatePem } }),
+      await problems({
+        tokenSessions: { privateKey: '-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----', publicKey: keys.privatePem },
+      }),
     ).toEqual([
       'tokenSessions.publicKey: expected a public key, received a private key',
       'tokenSessions.privateKey: expected PKCS#8 ("-----BEGIN PRIVATE KEY-----"); convert it with `openssl pkcs8 -topk8 -nocrypt -in key.pem`',
@@ -252,10 +272,14 @@ describe('createTokenSessions (tools)', () => {
   it('issues a session as the original user service did, and revokes it', async () => {
     const clock = fakeClock();
     const store = memoryStore({ now: clock.now });
-    const sessions = await createTokenSessions(tokenSessionsSchema.parse({ privateKey: keys.privatePem, publicKey: keys.publicPem }), [routeSchema.parse({ path: '/me', auth: 'token' })], {
-      store,
-      now: clock.now,
-    });
+    const sessions = await createTokenSessions(
+      tokenSessionsSchema.parse({ privateKey: keys.privatePem, publicKey: keys.publicPem }),
+      [routeSchema.parse({ path: '/me', auth: 'token' })],
+      {
+        store,
+        now: clock.now,
+      },
+    );
     const issued = await sessions!.issue('u7', { claims: { role: 'admin' } });
     expect(issued.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const [value, ttl] = await store.batch([
