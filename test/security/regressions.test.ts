@@ -1,4 +1,5 @@
 // One test per bug that the fault, fuzz and abuse suites found, through the Node adapter and real sockets.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStoreFromConfig } from '../../adapters/node/redis-store.ts';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
@@ -170,5 +171,29 @@ describe('regressions', () => {
       },
     );
     return ok.close();
+  });
+
+  it('a client that goes away mid-body is a 400 in the log, not a 500 "unhandled error"', async () => {
+    // Found by the fault suite: the body read rejected with "aborted", which reached onError as a bug.
+    const errors: string[] = [];
+    const g = await startGateway(
+      {
+        upstreams: { echo: { targets: [{ url: echoUp.url }] } },
+        routes: [{ method: 'POST', path: '/p', upstream: 'echo', params: { body: { x: { type: 'string' } } } }],
+      },
+      { logError: (message) => errors.push(message) },
+    );
+    try {
+      const socket = net.connect(g.server.port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      socket.write('POST /p HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"x":');
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      await expect.poll(() => g.log.length).toBe(1);
+      expect(g.log[0].status).toBe(400);
+      expect(errors).toEqual([]);
+    } finally {
+      await g.close();
+    }
   });
 });
