@@ -51,6 +51,11 @@ function headersFrom(raw: Buffer[]): Headers {
 function flatHeaders(init: HeadersInit | undefined): string[] {
   const flat: string[] = [];
   if (init === undefined) return flat;
+  if (Array.isArray(init)) {
+    // Pairs, as the gateway builds them: no Headers object to fill and read back.
+    for (const [name, value] of init) flat.push(name, value);
+    return flat;
+  }
   const h = init instanceof Headers ? init : new Headers(init);
   h.forEach((value, name) => {
     flat.push(name, value);

@@ -16,7 +16,7 @@ export interface ProxyRequest {
   method: string;
   /** Path and query, already rewritten, e.g. "/account/42?x=1". */
   pathAndQuery: string;
-  headers: Headers;
+  headers: HeadersInit;
   /** A buffered body can be replayed on retry; a stream cannot. */
   body: ReadableStream<Uint8Array> | ArrayBuffer | string | null;
   /** Route-level override of the upstream timeout. */
