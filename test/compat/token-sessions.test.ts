@@ -98,7 +98,7 @@ describe('auth: "token"', () => {
     const r = rig();
     await r.gateway.ready;
     r.store.batches.length = 0;
-    for (const headers of [{}, { token: '' }, { token: '   ' }, { token: 'a'.repeat(1025) }]) {
+    for (const headers of [{}, { token: '' }, { token: '   ' }, { token: 'a'.repeat(1025) }] as Record<string, string>[]) {
       const res = await get(r, '/me', headers);
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ code: 99999, message: 'Invalid credential to the service' });
