@@ -198,7 +198,9 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     }
     const limits = routeLimiters[route.index];
     if (limits !== undefined) steps.push(limits.step(ctx));
-    if (steps.length > 0) await runSteps(steps, limits?.budgetMs);
+    // The limits' short budget bounds the batch only when it carries nothing else: a session check
+    // fails closed, so it waits for the store's own timeout rather than turn a slow store into a 503.
+    if (steps.length > 0) await runSteps(steps, steps.length === 1 && limits !== undefined ? limits.budgetMs : undefined);
     if (route.config.logout === true && sessions !== undefined) await sessions.logout(ctx);
 
     const upstream = route.upstream;
