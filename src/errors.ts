@@ -15,6 +15,7 @@ export const codes = {
   upstreamTimeout: { code: 10012, status: 504, message: 'Upstream timeout' },
   storeUnavailable: { code: 10013, status: 503, message: 'Service unavailable' },
   headersTooLarge: { code: 10014, status: 431, message: 'Request header fields too large' },
+  requestTimeout: { code: 10015, status: 408, message: 'Request timeout' },
   internal: { code: 10000, status: 500, message: 'Internal error' },
   overRateLimit: { code: 99998, status: 429, message: 'Over rate limit' },
   invalidCredential: { code: 99999, status: 401, message: 'Invalid credential to the service' },
