@@ -58,7 +58,7 @@ function parseOne(buf: Buffer): { request: UpstreamRequest; used: number } | und
   for (const f of fields) {
     const colon = f.indexOf(':');
     const name = f.slice(0, colon).trim().toLowerCase();
-    (headers[name] ??= []).push(f.slice(colon + 1).trim());
+    headers[name] = [...(headers[name] ?? []), f.slice(colon + 1).trim()];
   }
   const problems: string[] = [];
   let at = end + 4;
