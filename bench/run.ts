@@ -495,7 +495,8 @@ function report(r: Results): string {
     'Private routes carry a session JWT (ES256, lock 1) and a GCRA limit keyed by user; the session record (lock 2), its sliding refresh and the limit ' +
       'go to the store in one batch. Store round trips are Redis read events per request (`total_reads_processed`): with one request at a time ' +
       `(${QUICK ? 200 : 500} sequential requests) and under load (pipelines of concurrent requests may share a read, so that one is a floor). ` +
-      'Commands per request come from `INFO commandstats` before and after each round. The denied client was refused by the store once; the deny cache answers since.',
+      "Commands per request come from `INFO commandstats` before and after each round; the calls the limiter's script makes inside its EVALSHA (TIME, GET, SET) count there too. " +
+      'The denied client was refused by the store once; the deny cache answers since.',
     '',
   );
   const rows3: string[][] = [];
