@@ -40,25 +40,40 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   return out;
 }
 
-/** Passes a body through while counting; `exceeded()` tells whether the limit cut it. */
-export function limitStream(body: ReadableStream<Uint8Array>, limit: number, onExceeded?: () => void) {
+/**
+ * Passes a body through while counting. A body over `limit` (413) or cut short by the client (400) is a
+ * fault of the client's: `onFault` hears of it first (to abort the upstream request: workerd ends a
+ * request whose body stream errors as if it were complete, so the upstream would take a truncated body
+ * for the whole one), then the stream errors, and `fault()` tells which it was.
+ */
+export function limitStream(body: ReadableStream<Uint8Array>, limit: number, onFault?: (fault: GatewayError) => void) {
+  const reader = body.getReader();
   let size = 0;
-  let over = false;
-  const stream = body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        if (size > limit) {
-          over = true;
-          // First abort the upstream request: workerd ends a request whose body stream errors as if
-          // it were complete, so the upstream would take a truncated body for the whole one.
-          onExceeded?.();
-          controller.error(new GatewayError('payloadTooLarge', { limit }));
-        } else controller.enqueue(chunk);
-      },
-    }),
-  );
-  return { stream, exceeded: () => over };
+  let fault: GatewayError | undefined;
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, err: GatewayError) => {
+    fault = err;
+    onFault?.(err);
+    controller.error(err);
+  };
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch {
+        return fail(controller, new GatewayError('malformedBody', { reason: 'the request body was cut short' }));
+      }
+      if (next.done) return controller.close();
+      size += next.value.byteLength;
+      if (size > limit) {
+        reader.cancel().catch(() => {});
+        return fail(controller, new GatewayError('payloadTooLarge', { limit }));
+      }
+      controller.enqueue(next.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return { stream, fault: () => fault };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -220,7 +220,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     }
 
     let body: ReadableStream<Uint8Array> | Uint8Array | null = null;
-    let exceeded = () => false;
+    let bodyFault = (): GatewayError | undefined => undefined;
     let bodyAbort: AbortController | undefined;
     let search = url.search;
     const forward = route.config.forward;
@@ -231,9 +231,9 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     else if (hasBody) {
       const abort = new AbortController();
       bodyAbort = abort;
-      const limited = limitStream(request.body, route.bodyLimit, () => abort.abort(new GatewayError('payloadTooLarge', { limit: route.bodyLimit })));
+      const limited = limitStream(request.body, route.bodyLimit, (fault) => abort.abort(fault));
       body = limited.stream;
-      exceeded = limited.exceeded;
+      bodyFault = limited.fault;
     }
 
     const headers = upstreamRequestHeaders(request.headers, {
@@ -256,8 +256,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
         signal: bodyAbort?.signal,
       });
     } catch (err) {
-      if (exceeded()) throw new GatewayError('payloadTooLarge', { limit: route.bodyLimit });
-      throw err;
+      throw bodyFault() ?? err;
     }
     c.set('target', result.target);
     const up = result.response;

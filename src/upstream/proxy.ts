@@ -21,7 +21,10 @@ export interface ProxyRequest {
   body: ReadableStream<Uint8Array> | ArrayBuffer | string | null;
   /** Route-level override of the upstream timeout. */
   timeoutMs?: number;
-  /** Aborts the attempt in flight (the gateway's body limit); its reason is what send() throws. */
+  /**
+   * Aborts the attempt in flight because of the client's body (over the limit, cut short); its reason
+   * is what send() throws, and the target's health does not count it.
+   */
   signal?: AbortSignal;
   /** Whether the client's request may be sent twice (RFC 9110 §9.2.2, or Idempotency-Key). */
   idempotent: boolean;
@@ -103,6 +106,8 @@ export function createUpstream(name: string, config: UpstreamConfig, deps: Upstr
         try {
           response = await attempt(i, req, timeoutMs);
         } catch (err) {
+          // Aborted for the client's body (over the limit, cut short): nothing to hold against the target.
+          if (req.signal?.aborted) throw err;
           lastError = err;
         }
         if (response !== undefined && !FAILURE_STATUS.has(response.status)) {

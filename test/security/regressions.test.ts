@@ -196,4 +196,49 @@ describe('regressions', () => {
       await g.close();
     }
   });
+
+  it("a client's body (over the limit, or cut short mid-stream) never counts against the upstream's health", async () => {
+    // Found while probing client aborts: with health.failures 1, one chunked body over the limit ejected
+    // a target for the whole cool-down, so any client could empty a pool of all but one target.
+    const b = await startUpstream(echo('b'));
+    const g = await startGateway({
+      server: { bodyLimit: '1kb' },
+      upstreams: { ab: { targets: [{ url: echoUp.url }, { url: b.url }], retries: 0, health: { failures: 1, cooldown: '60s' } } },
+      routes: [{ method: ['GET', 'POST'], path: '/ab/*', upstream: 'ab' }],
+    });
+    const spread = async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 24; i++) seen.add((await (await fetch(`${g.url}/ab/x`)).json()).instance);
+      return [...seen].sort();
+    };
+    try {
+      expect(await spread()).toEqual(['b', 'echo']);
+      for (let i = 0; i < 3; i++) {
+        const big = 'x'.repeat(2_000);
+        const reply = await rawExchange(
+          g.server.port,
+          `POST /ab/up HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`,
+          500,
+        );
+        expect(reply.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
+        // And one that goes away in the middle of its body.
+        const socket = net.connect(g.server.port, '127.0.0.1');
+        await new Promise((r) => socket.once('connect', r));
+        socket.write('POST /ab/up HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        await new Promise((r) => setTimeout(r, 100));
+        socket.destroy();
+      }
+      await expect.poll(() => g.log.filter((e) => e.path === '/ab/up').length).toBe(6);
+      expect(
+        g.log
+          .filter((e) => e.path === '/ab/up')
+          .map((e) => e.status)
+          .sort(),
+      ).toEqual([400, 400, 400, 413, 413, 413]);
+      expect(await spread()).toEqual(['b', 'echo']);
+    } finally {
+      await g.close();
+      await b.close();
+    }
+  });
 });
