@@ -59,7 +59,7 @@ export interface Gateway {
 }
 
 type Env = {
-  Variables: { ip: string; requestId: string; route?: CompiledRoute; target?: string; allow?: string[] };
+  Variables: { ip: string; peer: string; requestId: string; route?: CompiledRoute; target?: string; allow?: string[] };
 };
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
@@ -105,8 +105,7 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       : response;
   let reservedHeaders: readonly string[] = [];
 
-  function clientIp(request: Request, env: unknown): string {
-    const peer = deps.clientIp?.(request, env) ?? '';
+  function clientIp(request: Request, peer: string): string {
     if (compiled.trustedProxy === undefined || !compiled.trustedProxy(peer)) return peer;
     // Walk X-Forwarded-For from the right, past our own proxies, to the first address we did not add.
     const xff = request.headers.get('x-forwarded-for');
@@ -236,8 +235,10 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
       bodyFault = limited.fault;
     }
 
+    const peer = c.get('peer');
     const headers = upstreamRequestHeaders(request.headers, {
-      ip,
+      ip: peer,
+      trusted: compiled.trustedProxy?.(peer) === true,
       proto: url.protocol.slice(0, -1),
       host: request.headers.get('host') ?? url.host,
       requestId: ctx.requestId,
@@ -276,7 +277,9 @@ export function createGateway(input: ConfigInput | Config, deps: GatewayDeps = {
     app.use('*', async function accessLog(c, next) {
       const started = now();
       c.set('requestId', requestIdFor(c.req.raw));
-      c.set('ip', clientIp(c.req.raw, c.env));
+      const peer = deps.clientIp?.(c.req.raw, c.env) ?? '';
+      c.set('peer', peer);
+      c.set('ip', clientIp(c.req.raw, peer));
       await next();
       if (!config.server.accessLog || deps.accessLog === undefined) return;
       const route = c.get('route');

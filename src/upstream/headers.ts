@@ -38,7 +38,14 @@ export function requestIdFor(request: Request): string {
 }
 
 export interface ForwardInfo {
+  /** The address the request came from (this hop's peer): appended to X-Forwarded-For. */
   ip: string;
+  /**
+   * Whether that peer is one of `server.trustProxy`. Only then are the client's X-Forwarded-For chain
+   * and its other client-address headers passed on; from anyone else they are spoofable, and an
+   * upstream reading the left-most X-Forwarded-For entry (Express's `trust proxy`) would believe them.
+   */
+  trusted: boolean;
   proto: string;
   host: string;
   requestId: string;
@@ -47,6 +54,9 @@ export interface ForwardInfo {
   /** Headers the gateway adds (identity). */
   extra: Headers;
 }
+
+/** Client-address headers only a trusted proxy may set; dropped from anyone else. */
+const CLIENT_ADDRESS = new Set(['forwarded', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-forwarded-port', 'x-forwarded-prefix']);
 
 /** Request headers the gateway sets itself, replacing the client's. */
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
@@ -76,10 +86,10 @@ export function upstreamRequestHeaders(client: Headers, info: ForwardInfo): [str
   const out: [string, string][] = [];
   client.forEach((value, name) => {
     if (HOP_BY_HOP.has(name) || FORWARDED.has(name) || name === 'host' || name === 'content-length' || name === 'expect') return;
-    if (named?.has(name) || reserved?.has(name)) return;
+    if (named?.has(name) || reserved?.has(name) || (!info.trusted && CLIENT_ADDRESS.has(name))) return;
     out.push([name, value]);
   });
-  const prior = client.get('x-forwarded-for');
+  const prior = info.trusted ? client.get('x-forwarded-for') : null;
   out.push(
     ['x-forwarded-for', prior === null ? info.ip : `${prior}, ${info.ip}`],
     ['x-forwarded-proto', info.proto],

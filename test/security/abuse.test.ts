@@ -213,3 +213,70 @@ describe('identity', () => {
     checks.push('identity headers stripped');
   });
 });
+
+describe('trusted proxies', () => {
+  const spoofed = { 'x-forwarded-for': '10.9.9.9', forwarded: 'for=10.9.9.9', 'x-real-ip': '10.9.9.9', 'true-client-ip': '10.9.9.9' };
+
+  it('from a peer that is not a trusted proxy, X-Forwarded-For and friends are ignored and not passed on', async () => {
+    const g = await serveWithLimits({
+      upstreams: { up: { targets: [{ url: upstream.url }] } },
+      routes: [
+        { path: '/internal', upstream: 'up', ipRules: { allow: ['10.0.0.0/8'] } },
+        { path: '/open', upstream: 'up', limits: [{ algorithm: 'fixed-window', limit: 3, window: '1h', key: 'ip' }] },
+      ],
+    });
+    try {
+      // The allow list sees the socket's peer (127.0.0.1), not the claimed 10.9.9.9.
+      expect((await fetch(`${g.url}/internal`, { headers: spoofed })).status).toBe(403);
+      // A new claimed address per request does not buy a new rate-limit quota.
+      const statuses = [];
+      for (let i = 0; i < 6; i++) statuses.push((await fetch(`${g.url}/open`, { headers: { 'x-forwarded-for': `10.0.0.${i}` } })).status);
+      expect(statuses).toEqual([200, 200, 200, 429, 429, 429]);
+      // The upstream sees only what the gateway knows: the peer, and none of the claims.
+      const g2 = await serveWithLimits({
+        upstreams: { up: { targets: [{ url: upstream.url }] } },
+        routes: [{ path: '/who', upstream: 'up' }],
+      });
+      try {
+        const seen = (await (await fetch(`${g2.url}/who`, { headers: spoofed })).json()).headers;
+        expect(seen['x-forwarded-for']).toBe('127.0.0.1');
+        expect(seen.forwarded).toBeUndefined();
+        expect(seen['x-real-ip']).toBeUndefined();
+        expect(seen['true-client-ip']).toBeUndefined();
+      } finally {
+        await g2.close();
+      }
+    } finally {
+      await g.close();
+    }
+    checks.push('X-Forwarded-For ignored and dropped from untrusted peers');
+  });
+
+  it('from a trusted proxy, the right-most address it did not add is the client, and the chain goes on with the peer appended', async () => {
+    const g = await serveWithLimits({
+      server: { trustProxy: ['127.0.0.1'] },
+      ipRules: { deny: ['203.0.113.0/24'] },
+      upstreams: { up: { targets: [{ url: upstream.url }] } },
+      routes: [{ path: '/who', upstream: 'up', limits: [{ algorithm: 'fixed-window', limit: 2, window: '1h', key: 'ip' }] }],
+    });
+    try {
+      expect((await fetch(`${g.url}/who`, { headers: { 'x-forwarded-for': '203.0.113.9' } })).status).toBe(403);
+      // A client in front of the proxy can prepend whatever it likes; only the right-most entry counts.
+      const res = await fetch(`${g.url}/who`, {
+        headers: { 'x-forwarded-for': '203.0.113.9, 198.51.100.7', forwarded: 'for=198.51.100.7' },
+      });
+      expect(res.status).toBe(200);
+      const seen = (await res.json()).headers;
+      expect(seen['x-forwarded-for']).toBe('203.0.113.9, 198.51.100.7, 127.0.0.1');
+      expect(seen.forwarded).toBe('for=198.51.100.7');
+      expect(g.log.at(-1)?.ip).toBe('198.51.100.7');
+      // Keyed by that client: a second one behind the same proxy has its own quota.
+      expect((await fetch(`${g.url}/who`, { headers: { 'x-forwarded-for': '198.51.100.7' } })).status).toBe(200);
+      expect((await fetch(`${g.url}/who`, { headers: { 'x-forwarded-for': '198.51.100.7' } })).status).toBe(429);
+      expect((await fetch(`${g.url}/who`, { headers: { 'x-forwarded-for': '198.51.100.8' } })).status).toBe(200);
+    } finally {
+      await g.close();
+    }
+    checks.push('X-Forwarded-For believed from trusted proxies only');
+  });
+});
