@@ -58,6 +58,13 @@ export interface ForwardInfo {
 /** Client-address headers only a trusted proxy may set; dropped from anyone else. */
 const CLIENT_ADDRESS = new Set(['forwarded', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-forwarded-port', 'x-forwarded-prefix']);
 
+/**
+ * Headers that make some upstreams act on another path or method than the one the gateway routed
+ * (IIS and Symfony read X-Original-URL; Express's method-override, Rails and others the method ones):
+ * from a client they would undo the route's path and method rules, so they never go upstream.
+ */
+const ROUTING_OVERRIDE = new Set(['x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override']);
+
 /** Request headers the gateway sets itself, replacing the client's. */
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
 
@@ -86,7 +93,7 @@ export function upstreamRequestHeaders(client: Headers, info: ForwardInfo): [str
   const out: [string, string][] = [];
   client.forEach((value, name) => {
     if (HOP_BY_HOP.has(name) || FORWARDED.has(name) || name === 'host' || name === 'content-length' || name === 'expect') return;
-    if (named?.has(name) || reserved?.has(name) || (!info.trusted && CLIENT_ADDRESS.has(name))) return;
+    if (named?.has(name) || reserved?.has(name) || ROUTING_OVERRIDE.has(name) || (!info.trusted && CLIENT_ADDRESS.has(name))) return;
     out.push([name, value]);
   });
   const prior = info.trusted ? client.get('x-forwarded-for') : null;

@@ -241,4 +241,24 @@ describe('regressions', () => {
       await b.close();
     }
   });
+
+  it('headers that would make an upstream act on another path or method never reach it', async () => {
+    // Found in review for the abuse suite: a POST-only route passed X-HTTP-Method-Override: DELETE and
+    // X-Original-URL: /admin through, which Express's method-override, IIS and Symfony act on.
+    const res = await fetch(`${gw.url}/echo/orders`, {
+      method: 'POST',
+      headers: {
+        'x-http-method-override': 'DELETE',
+        'x-http-method': 'DELETE',
+        'x-method-override': 'DELETE',
+        'x-original-url': '/admin',
+        'x-rewrite-url': '/admin',
+      },
+      body: '{}',
+    });
+    const seen = (await res.json()).headers;
+    for (const name of ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url']) {
+      expect(seen[name], name).toBeUndefined();
+    }
+  });
 });
