@@ -247,6 +247,9 @@ const HEADER_NAMES = [
   'x-custom',
   'proxy-authorization',
   'transfer-encoding',
+  'x-original-url',
+  'x-http-method-override',
+  'true-client-ip',
   'trailer',
   'idempotency-key',
   'accept-encoding',
@@ -361,6 +364,11 @@ describe('random requests', () => {
           if (route === 'me') expect(seen.headers['x-user-id']).toBe('fuzz-user');
           else expect(seen.headers['x-user-id'], `client-sent x-user-id reached ${seen.url}`).toBeUndefined();
           expect(seen.headers['x-user-role'] === undefined || route === 'me').toBe(true);
+          // Nor anything that would make the upstream act on another path or method, or another client.
+          for (const name of ['x-original-url', 'x-http-method-override', 'forwarded', 'x-real-ip', 'true-client-ip']) {
+            expect(seen.headers[name], `${name} reached ${seen.url}`).toBeUndefined();
+          }
+          expect(seen.headers['x-forwarded-for']).toBe('192.0.2.10');
         }
         expect(({} as Record<string, unknown>).polluted).toBeUndefined();
         expect(({} as Record<string, unknown>).admin).toBeUndefined();
