@@ -10,7 +10,7 @@ import { keygen } from '../../src/session/keys.ts';
 import { createStore } from '../../src/store/create.ts';
 import { recordFigures } from './figures.ts';
 
-const RUNS = Number(process.env.EDGEGATE_FUZZ_RUNS ?? 400);
+const RUNS = Number(process.env.EDGEGATE_FUZZ_RUNS ?? 1000);
 const SEED = Number(process.env.EDGEGATE_FUZZ_SEED ?? 20261203);
 
 const figures = { documents: 0, valid: 0, configErrors: 0, requests: 0 };

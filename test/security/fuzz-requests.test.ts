@@ -13,7 +13,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { recordFigures } from './figures.ts';
 import { climbsOut, prototypeSnapshot } from './paths.ts';
 
-const RUNS = Number(process.env.EDGEGATE_FUZZ_RUNS ?? 600);
+const RUNS = Number(process.env.EDGEGATE_FUZZ_RUNS ?? 1500);
 const SEED = Number(process.env.EDGEGATE_FUZZ_SEED ?? 20261203);
 const BODY_LIMIT = 8 * 1024;
 
