@@ -12,6 +12,7 @@ import { getPointer, setPointer } from './pointer.ts';
 import { type RemoteJwks, remoteJwks } from './remote-jwks.ts';
 import { claimName, type SessionConfig } from './schema.ts';
 import { invalidCredential, ownKeyResolver, signToken, type VerifyOptions, verifyToken } from './tokens.ts';
+import { verifiedCache } from './verified-cache.ts';
 
 export type { GeneratedKey, KeyRing } from './keys.ts';
 export { importKeys, keygen } from './keys.ts';
@@ -158,6 +159,8 @@ export async function createSessions(
         }
       : undefined;
   const ownResolver = ring !== undefined ? ownKeyResolver(ring.byKid) : undefined;
+  // Own tokens already verified (lock 1 only; never failures): a repeat skips the signature check.
+  const verified = ownOptions !== undefined ? verifiedCache(ownOptions.clockSkewMs) : undefined;
 
   const remote: RemoteJwks | undefined =
     config?.remoteJwks !== undefined ? remoteJwks(config.remoteJwks, { fetch: deps.fetch, now: deps.now, log }) : undefined;
@@ -200,7 +203,11 @@ export async function createSessions(
 
     // Lock 1: signature and claims, CPU only.
     const cfg = config as SessionConfig;
-    const payload = await verifyToken(token, ownResolver!, ownOptions as VerifyOptions, ctx.now);
+    let payload = verified?.get(token, ctx.now);
+    if (payload === undefined) {
+      payload = await verifyToken(token, ownResolver!, ownOptions as VerifyOptions, ctx.now);
+      verified?.set(token, payload, ctx.now);
+    }
     const sid = payload.sid;
     if (typeof sid !== 'string' || !SID.test(sid)) throw invalidCredential('sid-malformed');
     const sub = payload.sub as string;
