@@ -1,9 +1,9 @@
 // Turns a validated config into the lookup structures the request path uses; nothing is parsed later.
+import { GatewayError } from '../errors.ts';
 import { compileIpList, compileIpRules } from '../rules/ip.ts';
 import { compileParams } from '../rules/params.ts';
 import { checkNamedPatterns } from '../rules/patterns.ts';
 import { createUpstream, type Upstream, type UpstreamDeps } from '../upstream/proxy.ts';
-import { GatewayError } from '../errors.ts';
 import { ConfigError } from './load.ts';
 import type { Config, RouteConfig } from './schema.ts';
 
