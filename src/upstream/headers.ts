@@ -81,14 +81,17 @@ export function upstreamRequestHeaders(client: Headers, info: ForwardInfo): [str
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase();
       // "Connection: a b" names no header: nothing to drop.
-      if (TOKEN.test(n)) (named ??= new Set()).add(n);
+      if (!TOKEN.test(n)) continue;
+      named ??= new Set();
+      named.add(n);
     }
   }
   const reserved = info.reserved.length === 0 ? undefined : new Set(info.reserved.map((r) => r.toLowerCase()));
   const extra: [string, string][] = [];
   for (const [name, value] of info.extra) {
     extra.push([name, value]);
-    (named ??= new Set()).add(name);
+    named ??= new Set();
+    named.add(name);
   }
   const out: [string, string][] = [];
   client.forEach((value, name) => {

@@ -20,7 +20,15 @@ const INVALID = { code: 99999, message: 'Invalid credential to the service' };
 
 function counting(inner: Store): Store & { batches: Command[][] } {
   const batches: Command[][] = [];
-  return { kind: inner.kind, batches, batch: (c) => (batches.push([...c]), inner.batch(c)), close: () => inner.close() };
+  return {
+    kind: inner.kind,
+    batches,
+    batch: (c) => {
+      batches.push([...c]);
+      return inner.batch(c);
+    },
+    close: () => inner.close(),
+  };
 }
 
 let key: GeneratedKey;
