@@ -6,13 +6,20 @@
 //
 // Identities rotate over a pool of 10 000 IPs with limits high enough that nobody is denied, so this
 // measures the admitted path (the denied path from the deny cache makes no store call at all).
-// Redis numbers come from bench/store-latency.ts for now: one EVALSHA per limited request.
+// Then the same whole-request comparison on a real Redis (a private redis-server on a free port,
+// over the Node TCP store), with 32 requests in flight, and Redis commands per request read from
+// INFO commandstats.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
+import { Redis } from 'ioredis';
+import { redisStore } from '../adapters/node/redis-store.ts';
 import type { RequestContext } from '../src/context.ts';
 import { createGateway } from '../src/gateway.ts';
 import { createLimiter, type RouteLimiter } from '../src/limits/limiter.ts';
 import { type LimitInput, limitSchema } from '../src/limits/schema.ts';
 import { memoryStore } from '../src/store/memory.ts';
+import type { Store } from '../src/store/store.ts';
 
 const N = Number(process.env.N ?? 200_000);
 const POOL = 10_000;
@@ -63,7 +70,7 @@ async function limiterOnly(limits: LimitInput[], n: number): Promise<number> {
 }
 
 /** Whole requests through the gateway, with an in-process upstream that answers at once. */
-async function throughGateway(n: number): Promise<number[]> {
+async function throughGateway(n: number, store?: Store, inFlight = 1): Promise<number[]> {
   const upstream = async () => new Response('ok');
   let i = 0;
   const gateway = createGateway(
@@ -72,17 +79,20 @@ async function throughGateway(n: number): Promise<number[]> {
       upstreams: { app: { targets: [{ url: 'http://127.0.0.1:9' }], retries: 0 } },
       routes: cases.map((c, r) => ({ path: `/r${r}`, upstream: 'app', limits: c.limits })),
     },
-    { fetch: upstream as typeof fetch, clientIp: () => ips[i++ % POOL], logError: () => {} },
+    { fetch: upstream as typeof fetch, clientIp: () => ips[i++ % POOL], logError: () => {}, store },
   );
   await gateway.ready;
   const times = cases.map(() => 0);
   const one = async (r: number, count: number) => {
     const url = `http://bench.test/r${r}`;
-    for (let k = 0; k < count; k++) {
-      const res = await gateway.fetch(new Request(url));
-      if (res.status !== 200) throw new Error(`bench: ${url} answered ${res.status}`);
-      await res.text();
-    }
+    const worker = async (share: number) => {
+      for (let k = 0; k < share; k++) {
+        const res = await gateway.fetch(new Request(url));
+        if (res.status !== 200) throw new Error(`bench: ${url} answered ${res.status}`);
+        await res.text();
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, () => worker(Math.ceil(count / inFlight))));
   };
   for (let r = 0; r < cases.length; r++) await one(r, Math.min(n, 5_000)); // warm-up
   // Interleaved rounds, so JIT warm-up and machine noise fall on every case alike.
@@ -115,3 +125,72 @@ cases.forEach((c, r) => {
   const relative = ((times[0] / times[r]) * 100).toFixed(0);
   console.log(`  ${c.name.padEnd(28)} ${rate(Math.ceil(g / 10) * 10, times[r])}  ${relative.padStart(4)}% of unlimited`);
 });
+
+// --- Redis: the same comparison over the Node TCP store -------------------------------------------
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function commandstats(client: Redis): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const line of (await client.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_(\w+):calls=(\d+)/.exec(line.trim());
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+const port = await freePort();
+const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  stdio: 'ignore',
+});
+const ok = await new Promise<boolean>((resolve) => {
+  server.once('error', () => resolve(false));
+  const admin = new Redis({ port, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+  const t = setInterval(async () => {
+    try {
+      await admin.connect().catch(() => {});
+      if ((await admin.ping()) === 'PONG') {
+        clearInterval(t);
+        admin.disconnect();
+        resolve(true);
+      }
+    } catch {}
+  }, 50);
+  setTimeout(() => {
+    clearInterval(t);
+    admin.disconnect();
+    resolve(false);
+  }, 5_000);
+});
+if (!ok) {
+  console.log('\nredis-server is not available: Redis comparison skipped (apt-get install redis-server).');
+} else {
+  const admin = new Redis({ port });
+  const store = redisStore({ url: `redis://127.0.0.1:${port}`, timeoutMs: 2_000 });
+  const gr = Math.max(1, Math.floor(N / 20));
+  const before = await commandstats(admin);
+  const redisTimes = await throughGateway(gr, store, 32);
+  const after = await commandstats(admin);
+  console.log(`\nwhole requests through createGateway (Redis TCP store, 32 in flight), N=${gr}`);
+  cases.forEach((c, r) => {
+    const relative = ((redisTimes[0] / redisTimes[r]) * 100).toFixed(0);
+    console.log(`  ${c.name.padEnd(28)} ${rate(Math.ceil(gr / 10) * 10, redisTimes[r])}  ${relative.padStart(4)}% of unlimited`);
+  });
+  const limited = Math.ceil(Math.min(gr, 5_000) / 32) * 32 + Math.ceil(Math.ceil(gr / 10) / 32) * 32 * 10;
+  const delta = Object.entries(after)
+    .map(([cmd, calls]) => [cmd, calls - (before[cmd] ?? 0)] as const)
+    .filter(([cmd, d]) => d > 0 && cmd !== 'info');
+  // evalsha/eval are the round trips; get, set and time are the calls the script makes inside Redis.
+  console.log(`  Redis commands (INFO commandstats) over the ${2 * limited} limited requests (warm-up included;`);
+  console.log('  evalsha/eval are round trips, get/set/time run inside the script):');
+  for (const [cmd, d] of delta)
+    console.log(`    ${cmd.padEnd(10)} ${String(d).padStart(8)}  (${(d / (2 * limited)).toFixed(2)} per limited request)`);
+  await store.close();
+  admin.disconnect();
+}
+server.kill();
