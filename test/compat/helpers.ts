@@ -9,8 +9,8 @@ import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = join(ROOT, 'adapters/node/bin.js');
-/** The original gateway's files, kept unchanged as reference data. */
-export const REFERENCE = resolve(ROOT, '../shared/seed');
+/** The original gateway's files (copies of ../shared/seed in examples/seed, so a clone is self-contained). */
+export const REFERENCE = join(ROOT, 'examples/seed');
 
 export interface KeyPair {
   privateKey: CryptoKey;
