@@ -110,11 +110,35 @@ export function upstreamRequestHeaders(client: Headers, info: ForwardInfo): [str
   return out;
 }
 
-/** Headers of the upstream's response as the client gets them. */
-export function clientResponseHeaders(upstream: Headers, requestId: string, extra: Headers): Headers {
-  const h = new Headers(upstream);
-  stripHopByHop(h);
-  h.set('x-request-id', requestId);
-  for (const [name, value] of extra) h.set(name, value);
-  return h;
+/**
+ * Headers of the upstream's response as the client gets them: a plain record built in one pass (no
+ * Headers copy to fill, strip and read back; the Node server writes a record as is). A reply with
+ * Set-Cookie keeps a Headers object, which is the only thing that holds several of them apart.
+ */
+export function clientResponseHeaders(upstream: Headers, requestId: string, extra: Headers): HeadersInit {
+  if (upstream.has('set-cookie') || extra.has('set-cookie')) {
+    const h = new Headers(upstream);
+    stripHopByHop(h);
+    h.set('x-request-id', requestId);
+    for (const [name, value] of extra) h.set(name, value);
+    return h;
+  }
+  let named: Set<string> | undefined;
+  const connection = upstream.get('connection');
+  if (connection !== null) {
+    for (const name of connection.split(',')) {
+      const n = name.trim().toLowerCase();
+      if (TOKEN.test(n)) (named ??= new Set()).add(n);
+    }
+  }
+  // No prototype: a header named "__proto__" is one more own key, not a prototype change.
+  const out: Record<string, string> = Object.create(null);
+  upstream.forEach((value, name) => {
+    if (!HOP_BY_HOP.has(name) && named?.has(name) !== true) out[name] = value;
+  });
+  out['x-request-id'] = requestId;
+  extra.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
 }
