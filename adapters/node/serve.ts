@@ -78,30 +78,37 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
 /**
  * Cuts a request whose body stalls: no byte from the client for `idleMs` while nothing it sent is
  * waiting for us to read (a body held back by our own backpressure is not the client's stall).
+ * Progress is judged in setImmediate, after the event loop's poll phase: a timer alone runs before
+ * pending socket reads, so a busy process would see no progress and cut a client that was sending.
  */
 function watchBody(req: IncomingMessage, res: ServerResponse, idleMs: number): void {
   const socket = req.socket;
   let seen = socket.bytesRead;
-  let quiet = 0;
+  let progressAt = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const stop = () => clearTimeout(timer);
-  const tick = () => {
-    if (req.complete || socket.destroyed) return;
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+  const check = () => {
+    if (stopped || req.complete || socket.destroyed) return;
     const now = socket.bytesRead;
     // Bytes waiting in the message's buffer, or a consumer that paused it (Readable.toWeb does when
     // its queue is full): the wait is ours.
     if (now !== seen || req.readableLength > 0 || req.isPaused()) {
       seen = now;
-      quiet = 0;
-    } else if (++quiet >= 2) {
+      progressAt = performance.now();
+    } else if (performance.now() - progressAt >= idleMs) {
       const err: NodeJS.ErrnoException = new Error(`request body idle for ${idleMs} ms`);
       err.code = 'ERR_HTTP_REQUEST_TIMEOUT';
       onClientError(err, socket);
       return;
     }
-    timer = setTimeout(tick, idleMs / 2).unref();
+    timer = setTimeout(tick, idleMs / 4).unref();
   };
-  timer = setTimeout(tick, idleMs / 2).unref();
+  const tick = () => setImmediate(check).unref();
+  timer = setTimeout(tick, idleMs / 4).unref();
   res.once('close', stop);
   req.once('end', stop);
 }
