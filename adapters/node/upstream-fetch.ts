@@ -63,114 +63,132 @@ function flatHeaders(init: HeadersInit | undefined): string[] {
   return flat;
 }
 
+/** Runs after the microtasks queued with it: a reply not yet whole by then is handed over as a stream. */
+function streamIfPending(exchange: Exchange): void {
+  if (!exchange.settled) exchange.toStream();
+}
+
 /**
  * One request through undici's dispatcher. The response settles as soon as it is known whether the
  * reply is whole: llhttp parses a socket read in one go, so when the body came with the headers,
  * onComplete runs before the microtask queued in onHeaders; otherwise that microtask hands over a stream.
+ * A class rather than a dozen closures per request: its methods are shared, and the exchange itself
+ * is the abort listener (handleEvent).
  */
+class Exchange implements Dispatcher.DispatchHandler {
+  abort: ((reason?: Error) => void) | undefined;
+  resume: (() => void) | undefined;
+  status = 0;
+  headers: Headers | undefined;
+  chunks: Buffer[] = [];
+  size = 0;
+  settled = false;
+  stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+  finished = false;
+  cancelled = false;
+  aborted: Error | undefined;
+
+  constructor(
+    readonly resolve: (response: Response) => void,
+    readonly reject: (reason: unknown) => void,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** The signal's abort; one before the request has a socket is remembered and applied in onConnect. */
+  handleEvent(): void {
+    const signal = this.signal as AbortSignal;
+    this.aborted = signal.reason instanceof Error ? signal.reason : new Error('aborted');
+    this.abort?.(this.aborted);
+    if (!this.settled) {
+      this.settled = true;
+      this.reject(signal.reason);
+    }
+  }
+
+  done(): void {
+    this.finished = true;
+    this.signal?.removeEventListener('abort', this);
+  }
+
+  toStream(): void {
+    this.settled = true;
+    const head = this.chunks;
+    this.chunks = [];
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          for (const c of head) controller.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+          this.stream = controller;
+          if (this.finished) controller.close();
+        },
+        pull: () => {
+          this.resume?.();
+        },
+        cancel: (reason) => {
+          this.cancelled = true;
+          if (!this.finished) this.abort?.(reason instanceof Error ? reason : new Error('upstream body cancelled'));
+        },
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: BUFFER_UP_TO }),
+    );
+    this.resolve(reply(this.status, this.headers as Headers, body));
+  }
+
+  onConnect(abortRequest: (reason?: Error) => void): void {
+    this.abort = abortRequest;
+    if (this.aborted !== undefined) abortRequest(this.aborted);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resumeReading: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx informational: the final response follows
+    this.status = statusCode;
+    this.headers = headersFrom(rawHeaders as Buffer[]);
+    this.resume = resumeReading;
+    // A microtask, as queueMicrotask would queue it, without a closure.
+    Promise.resolve(this).then(streamIfPending);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.cancelled) return true;
+    if (this.stream !== undefined) {
+      this.stream.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      return (this.stream.desiredSize ?? 1) > 0;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.byteLength;
+    if (!this.settled && this.size > BUFFER_UP_TO) this.toStream();
+    return true;
+  }
+
+  onComplete(): void {
+    this.done();
+    if (this.stream !== undefined) {
+      if (!this.cancelled) this.stream.close();
+    } else if (!this.settled) {
+      this.settled = true;
+      this.resolve(reply(this.status, this.headers as Headers, this.size === 0 ? null : concat(this.chunks, this.size)));
+    }
+  }
+
+  onError(err: Error): void {
+    this.done();
+    if (!this.settled) {
+      this.settled = true;
+      this.reject(this.signal?.aborted ? this.signal.reason : err);
+    } else if (!this.cancelled) this.stream?.error(err);
+  }
+}
+
 function send(agent: Agent, options: Dispatcher.DispatchOptions, signal: AbortSignal | undefined): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
-    let abort: ((reason?: Error) => void) | undefined;
-    let resume: (() => void) | undefined;
-    let status = 0;
-    let headers: Headers | undefined;
-    let chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
-    let finished = false;
-    let cancelled = false;
-    let aborted: Error | undefined;
-
-    // An abort before the request has a socket is remembered and applied in onConnect.
-    const onAbort = () => {
-      aborted = signal?.reason instanceof Error ? signal.reason : new Error('aborted');
-      abort?.(aborted);
-      if (!settled) {
-        settled = true;
-        reject(signal?.reason);
-      }
-    };
-    const done = () => {
-      finished = true;
-      signal?.removeEventListener('abort', onAbort);
-    };
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      signal.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
     }
-
-    const toStream = () => {
-      settled = true;
-      const head = chunks;
-      chunks = [];
-      const body = new ReadableStream<Uint8Array>(
-        {
-          start(controller) {
-            for (const c of head) controller.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
-            stream = controller;
-            if (finished) controller.close();
-          },
-          pull() {
-            resume?.();
-          },
-          cancel(reason) {
-            cancelled = true;
-            if (!finished) abort?.(reason instanceof Error ? reason : new Error('upstream body cancelled'));
-          },
-        },
-        new ByteLengthQueuingStrategy({ highWaterMark: BUFFER_UP_TO }),
-      );
-      resolve(reply(status, headers as Headers, body));
-    };
-
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect(abortRequest) {
-        abort = abortRequest;
-        if (aborted !== undefined) abortRequest(aborted);
-      },
-      onHeaders(statusCode, rawHeaders, resumeReading) {
-        if (statusCode < 200) return true; // 1xx informational: the final response follows
-        status = statusCode;
-        headers = headersFrom(rawHeaders as Buffer[]);
-        resume = resumeReading;
-        queueMicrotask(() => {
-          if (!settled) toStream();
-        });
-        return true;
-      },
-      onData(chunk) {
-        if (cancelled) return true;
-        if (stream !== undefined) {
-          stream.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-          return (stream.desiredSize ?? 1) > 0;
-        }
-        chunks.push(chunk);
-        size += chunk.byteLength;
-        if (!settled && size > BUFFER_UP_TO) toStream();
-        return true;
-      },
-      onComplete() {
-        done();
-        if (stream !== undefined) {
-          if (!cancelled) stream.close();
-        } else if (!settled) {
-          settled = true;
-          resolve(reply(status, headers as Headers, size === 0 ? null : concat(chunks, size)));
-        }
-      },
-      onError(err) {
-        done();
-        if (!settled) {
-          settled = true;
-          reject(signal?.aborted ? signal.reason : err);
-        } else if (!cancelled) stream?.error(err);
-      },
-    };
-    agent.dispatch(options, handler);
+    const exchange = new Exchange(resolve, reject, signal);
+    signal?.addEventListener('abort', exchange, { once: true });
+    agent.dispatch(options, exchange);
   });
 }
 
