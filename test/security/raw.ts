@@ -2,7 +2,7 @@
 import net from 'node:net';
 
 /** Sends raw bytes and collects what comes back until the server closes or `waitMs` passes. */
-export function rawExchange(port: number, bytes: string | Buffer, waitMs = 1_000): Promise<string> {
+export function rawExchange(port: number, bytes: string | Buffer, waitMs = 3_000): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let out = '';

@@ -53,7 +53,7 @@ describe('regressions', () => {
 
   it('a Connection header naming something that is not a header name is not a 500, either way', async () => {
     // Found by the request fuzzer: Headers.delete("Bearer a b") throws, and the request became a 500.
-    const reply = await rawExchange(port, 'GET /echo/x HTTP/1.1\r\nHost: gw\r\nConnection: Bearer a b, x-drop\r\nX-Drop: 1\r\n\r\n', 500);
+    const reply = await rawExchange(port, 'GET /echo/x HTTP/1.1\r\nHost: gw\r\nConnection: Bearer a b, x-drop, close\r\nX-Drop: 1\r\n\r\n');
     expect(reply.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
     expect(echoUp.seen.at(-1)!.headers['x-drop']).toBeUndefined();
     const res = await fetch(`${gw.url}/odd`);
@@ -77,7 +77,7 @@ describe('regressions', () => {
     ];
     for (const path of hidden) {
       const before = echoUp.seen.length;
-      const reply = await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`, 500);
+      const reply = await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`);
       expect(reply.split('\r\n')[0], path).toBe('HTTP/1.1 400 Bad Request');
       expect(reply.endsWith('{"code":10009,"message":"Malformed request","reason":"the path hides a \\"..\\" segment"}'), reply).toBe(true);
       expect(echoUp.seen.length, path).toBe(before);
@@ -218,7 +218,7 @@ describe('regressions', () => {
         const reply = await rawExchange(
           g.server.port,
           `POST /ab/up HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`,
-          500,
+          3_000,
         );
         expect(reply.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
         // And one that goes away in the middle of its body.
