@@ -128,7 +128,9 @@ export function clientResponseHeaders(upstream: Headers, requestId: string, extr
   if (connection !== null) {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase();
-      if (TOKEN.test(n)) (named ??= new Set()).add(n);
+      if (!TOKEN.test(n)) continue;
+      named ??= new Set();
+      named.add(n);
     }
   }
   // No prototype: a header named "__proto__" is one more own key, not a prototype change.
