@@ -49,9 +49,18 @@ const FAILURE_STATUS = new Set([502, 503, 504]);
 
 export type Upstream = ReturnType<typeof createUpstream>;
 
+/** The attempt timer's callback: one function for all, the controller passed as the timer's argument. */
+function abortOnTimeout(controller: AbortController): void {
+  controller.abort(new GatewayError('upstreamTimeout'));
+}
+
 export function createUpstream(name: string, config: UpstreamConfig, deps: UpstreamDeps) {
   const targets: Target[] = config.targets.map((t) => ({ base: t.url.replace(/\/+$/, '') }));
-  const balancer = createBalancer(config.balancer, config.targets.map((t) => t.weight), deps.random);
+  const balancer = createBalancer(
+    config.balancer,
+    config.targets.map((t) => t.weight),
+    deps.random,
+  );
   const health = createHealth(targets.length, config.health, deps.now);
   const budget = createRetryBudget(config.retryBudget, {}, deps.now);
   const isEjected = (i: number) => health.isEjected(i);
@@ -60,26 +69,29 @@ export function createUpstream(name: string, config: UpstreamConfig, deps: Upstr
     // The timer covers the wait for response headers; the body then streams without a deadline,
     // as nginx's proxy_read_timeout does per read rather than for the whole transfer.
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new GatewayError('upstreamTimeout')), timeoutMs);
-    const cancel = () => controller.abort(req.signal?.reason);
-    req.signal?.addEventListener('abort', cancel, { once: true });
+    const timer = setTimeout(abortOnTimeout, timeoutMs, controller);
+    // Only a streamed body has a signal: no listener (nor closure) for the others.
+    const bodySignal = req.signal;
+    const cancel = bodySignal === undefined ? undefined : () => controller.abort(bodySignal.reason);
+    if (cancel !== undefined) bodySignal?.addEventListener('abort', cancel, { once: true });
+    const init: RequestInit & { duplex?: 'half' } = {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: 'manual',
+      signal: controller.signal,
+    };
+    // Required by the fetch spec to send a streaming request body.
+    if (req.body instanceof ReadableStream) init.duplex = 'half';
     try {
-      return await deps.fetch(targets[i].base + req.pathAndQuery, {
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        redirect: 'manual',
-        signal: controller.signal,
-        // Required by the fetch spec to send a streaming request body.
-        ...(req.body instanceof ReadableStream ? { duplex: 'half' } : {}),
-      } as RequestInit);
+      return await deps.fetch(targets[i].base + req.pathAndQuery, init);
     } catch (err) {
-      if (req.signal?.aborted) throw req.signal.reason;
+      if (bodySignal?.aborted) throw bodySignal.reason;
       if (controller.signal.aborted) throw new GatewayError('upstreamTimeout', { upstream: name });
       throw err;
     } finally {
       clearTimeout(timer);
-      req.signal?.removeEventListener('abort', cancel);
+      if (cancel !== undefined) bodySignal?.removeEventListener('abort', cancel);
     }
   }
 
