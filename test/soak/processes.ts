@@ -15,10 +15,10 @@ export interface GatewayProcess {
 }
 
 /** Starts `edgegate serve` in its own Node process and waits for "listening on URL". */
-export function serveProcess(configPath: string): Promise<GatewayProcess> {
+export function serveProcess(configPath: string, nodeArgs: string[] = []): Promise<GatewayProcess> {
   const child = spawn(
     process.execPath,
-    ['adapters/node/bin.js', 'serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1', '--no-access-log'],
+    [...nodeArgs, 'adapters/node/bin.js', 'serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1', '--no-access-log'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
