@@ -130,14 +130,15 @@ if (sm !== undefined)
   );
 const so = fig.soak;
 if (so !== undefined) {
+  const mib = (kib: number) => (kib / 1024).toFixed(1);
   const rss = (so.rss as Json[]).map(
     (r, i) =>
-      `gateway ${i + 1}: ${(r.firstKiB / 1024).toFixed(1)} → ${(r.lastKiB / 1024).toFixed(1)} MiB (${r.driftPct >= 0 ? '+' : ''}${r.driftPct}%)`,
+      `gateway ${i + 1}: ${mib(r.firstKiB)} → ${mib(r.lastKiB)} MiB (${r.driftPct >= 0 ? '+' : ''}${r.driftPct}%; unforced readings ${mib(r.rawMinKiB)}–${mib(r.rawMaxKiB)} MiB)`,
   );
   lines.push(
     `**Soak:** ${so.seconds} s at ${so.achievedRps} req/s through two gateway processes on one Redis: ${n(so.requests)} requests (${statuses(so.byStatus)}), ${so.logins} logins, **${so.errors} unexpected errors**, ${(so.loggedErrors as number[]).reduce((a, b) => a + b, 0)} errors logged by the gateways.`,
     `Rate limits: ${n(so.rateLimitKeys)} keys, ${n(so.admitted)} admitted, ${n(so.denied)} denied, **${so.mismatches} mismatches** against the limit and against Redis's counters.`,
-    `Memory drift after warm-up (median RSS, first third → last third): ${rss.join('; ')}.`,
+    `Memory drift after warm-up (RSS from /proc right after a full GC, median of the first third → the last third): ${rss.join('; ')}.`,
     '',
   );
 }
