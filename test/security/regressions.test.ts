@@ -174,7 +174,7 @@ describe('regressions', () => {
   });
 
   it('a client that goes away mid-body is a 400 in the log, not a 500 "unhandled error"', async () => {
-    // Found by the fault suite: the body read rejected with "aborted", which reached onError as a bug.
+    // Found while probing client aborts for the fault suite: the body read rejected with "aborted", which reached onError as a bug.
     const errors: string[] = [];
     const g = await startGateway(
       {
