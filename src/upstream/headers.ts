@@ -68,6 +68,18 @@ const ROUTING_OVERRIDE = new Set(['x-original-url', 'x-rewrite-url', 'x-http-met
 /** Request headers the gateway sets itself, replacing the client's. */
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
 
+/** The reserved names as a lower-case set, built once per list (the gateway passes the same one each time). */
+const reservedSets = new WeakMap<readonly string[], Set<string>>();
+function reservedSet(reserved: readonly string[]): Set<string> | undefined {
+  if (reserved.length === 0) return undefined;
+  let set = reservedSets.get(reserved);
+  if (set === undefined) {
+    set = new Set(reserved.map((r) => r.toLowerCase()));
+    reservedSets.set(reserved, set);
+  }
+  return set;
+}
+
 /**
  * Builds the headers sent upstream from the client's, as name/value pairs (a HeadersInit): one pass
  * over the client's headers instead of a copy and a dozen deletions. The upstream's own Host comes
@@ -86,7 +98,7 @@ export function upstreamRequestHeaders(client: Headers, info: ForwardInfo): [str
       named.add(n);
     }
   }
-  const reserved = info.reserved.length === 0 ? undefined : new Set(info.reserved.map((r) => r.toLowerCase()));
+  const reserved = reservedSet(info.reserved);
   const extra: [string, string][] = [];
   for (const [name, value] of info.extra) {
     extra.push([name, value]);
