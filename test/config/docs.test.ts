@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configJsonSchema } from '../../src/config/json-schema.ts';
+import { codes } from '../../src/errors.ts';
 
 const root = new URL('../../', import.meta.url);
 type Node = { properties?: Record<string, Node>; items?: Node; anyOf?: Node[]; oneOf?: Node[] };
@@ -25,6 +26,12 @@ describe('config docs', () => {
     ];
     expect(fields.length).toBeGreaterThan(20);
     const missing = fields.filter((f) => !reference.includes(`\`${f}\``) && !reference.includes(`\`${f}.`));
+    expect(missing).toEqual([]);
+  });
+
+  it('the README error table lists every code with its status and message', () => {
+    const readme = readFileSync(new URL('README.md', root), 'utf8');
+    const missing = Object.values(codes).filter((c) => !readme.includes(`| ${c.status} | ${c.code} | ${c.message} |`));
     expect(missing).toEqual([]);
   });
 });
