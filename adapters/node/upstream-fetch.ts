@@ -30,16 +30,44 @@ function concat(chunks: Buffer[], size: number): ReplyBytes {
   return new ReplyBytes(one.buffer as ArrayBuffer, one.byteOffset, one.byteLength);
 }
 
+type ReplyBody = ReplyBytes | ReadableStream<Uint8Array> | null;
+
 /**
  * The Response handed to the gateway. Under @hono/node-server the global Response is a lazy one that
  * builds a full WHATWG Response the first time `body` or `statusText` is read (about 10 µs), and the
- * gateway reads both of every reply it passes on; own properties answer them instead. `text()`,
- * `json()` and the rest still work (they build the full Response, once).
+ * gateway reads both of every reply it passes on; a subclass's getters answer them instead (cheaper
+ * than defining own properties on each reply). `text()`, `json()` and the rest still work (they build
+ * the full Response, once). The class extends whatever the global Response is when a reply is made:
+ * the server installs its lazy one when it starts, after this module is loaded.
  */
-function reply(status: number, headers: Headers, body: ReplyBytes | ReadableStream<Uint8Array> | null): Response {
-  const res = new Response(body, { status, headers });
-  Object.defineProperties(res, { body: { value: body }, statusText: { value: '' } });
-  return res;
+type ReplyClass = new (status: number, headers: Headers, body: ReplyBody) => Response;
+let replyBase: typeof Response | undefined;
+let replyClassCache: ReplyClass | undefined;
+function replyClass(): ReplyClass {
+  if (replyClassCache !== undefined && replyBase === globalThis.Response) return replyClassCache;
+  const base = globalThis.Response;
+  class UpstreamReply extends base {
+    // The bytes as given (a ReplyBytes is not a stream; the gateway hands it on as a body).
+    readonly #raw: Response['body'];
+    constructor(status: number, headers: Headers, body: ReplyBody) {
+      super(body, { status, headers });
+      this.#raw = body as Response['body'];
+    }
+    override get body(): Response['body'] {
+      return this.#raw;
+    }
+    // Upstream reason phrases are not passed on.
+    override get statusText(): string {
+      return '';
+    }
+  }
+  replyBase = base;
+  replyClassCache = UpstreamReply;
+  return UpstreamReply;
+}
+
+function reply(status: number, headers: Headers, body: ReplyBody): Response {
+  return new (replyClass())(status, headers, body);
 }
 
 function headersFrom(raw: Buffer[]): Headers {
