@@ -1,9 +1,15 @@
 // Small demo services on loopback: a user service on four ports (weights 10/2/2/4, as in the
 // original gateway's configuration) and an orders service. Each reply says which instance answered.
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-type Handler = (req: { method: string; path: string; query: URLSearchParams; headers: Record<string, string | string[] | undefined>; body: unknown }) => { status?: number; body: unknown };
+type Handler = (req: {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}) => { status?: number; body: unknown };
 
 function service(instance: string, handle: Handler) {
   return createServer((req, res) => {
@@ -58,7 +64,9 @@ export interface DemoServices {
 }
 
 /** Starts the demo services; port 0 picks free ports (tests), otherwise the documented ones. */
-export async function startServices(ports = { user: [3001, 3002, 3003, 3004], orders: [3101] }): Promise<DemoServices & { ports: typeof ports }> {
+export async function startServices(
+  ports = { user: [3001, 3002, 3003, 3004], orders: [3101] },
+): Promise<DemoServices & { ports: typeof ports }> {
   const servers: Server[] = [];
   const listen = (s: Server, port: number) =>
     new Promise<number>((resolve, reject) => {

@@ -31,11 +31,7 @@ export class GatewayError extends Error {
   readonly details?: Record<string, unknown>;
   readonly headers?: Record<string, string>;
 
-  constructor(
-    name: ErrorName,
-    details?: Record<string, unknown>,
-    headers?: Record<string, string>,
-  ) {
+  constructor(name: ErrorName, details?: Record<string, unknown>, headers?: Record<string, string>) {
     const entry = codes[name];
     super(entry.message);
     this.name = 'GatewayError';

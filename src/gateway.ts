@@ -1,16 +1,17 @@
 // createGateway(config, deps): the one fetch handler, and the fixed order of its pipeline.
+
+import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { TrieRouter } from 'hono/router/trie-router';
-import type { Context } from 'hono';
 import { checkDeclaredLength, limitStream, parseBody, readBody } from './body.ts';
 import { envelope, type InnerRequest } from './compat/envelope.ts';
 import { type CompiledRoute, compile } from './config/compile.ts';
 import { parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import type { RequestContext, StoreStep } from './context.ts';
-import { GatewayError, StoreError, errorResponse } from './errors.ts';
-import { createLimiter } from './limits/limiter.ts';
+import { errorResponse, GatewayError, StoreError } from './errors.ts';
 import { problemFor } from './limits/headers.ts';
+import { createLimiter } from './limits/limiter.ts';
 import { createSessions, type Sessions } from './session/index.ts';
 import { createTokenSessions, type TokenSessions } from './session/token-sessions.ts';
 import { memoryStore } from './store/memory.ts';

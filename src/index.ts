@@ -1,8 +1,9 @@
 // edgegate's public surface.
-export { createGateway } from './gateway.ts';
-export type { Gateway, GatewayDeps, AccessLogEntry } from './gateway.ts';
-export { parseConfig, ConfigError } from './config/load.ts';
+
+export { ConfigError, parseConfig } from './config/load.ts';
 export type { Config, ConfigInput, RouteConfig } from './config/schema.ts';
-export { GatewayError, StoreError, codes } from './errors.ts';
-export type { Store, Command, Script } from './store/store.ts';
+export { codes, GatewayError, StoreError } from './errors.ts';
+export type { AccessLogEntry, Gateway, GatewayDeps } from './gateway.ts';
+export { createGateway } from './gateway.ts';
 export { memoryStore } from './store/memory.ts';
+export type { Command, Script, Store } from './store/store.ts';

@@ -1,8 +1,9 @@
 // The Deno adapter: `deno run --allow-net --allow-read --allow-env adapters/deno/main.ts --config FILE
 // [--port N] [--host H] [--no-access-log]` on Deno.serve, memory or Upstash store, graceful shutdown.
+
+import { buildGateway } from '../../src/config/env.ts';
 import { ConfigError } from '../../src/config/load.ts';
 import { errorResponse, GatewayError } from '../../src/errors.ts';
-import { buildGateway } from '../../src/config/env.ts';
 
 const USAGE =
   'usage: deno run --allow-net --allow-read --allow-env adapters/deno/main.ts --config FILE [--port N] [--host H] [--no-access-log]';

@@ -180,7 +180,9 @@ async function check(options: Options): Promise<number> {
     );
     return 0;
   }
-  process.stdout.write(`${options.config}: ok (${gateway.config.routes.length} routes, ${Object.keys(gateway.config.upstreams).length} upstreams)\n`);
+  process.stdout.write(
+    `${options.config}: ok (${gateway.config.routes.length} routes, ${Object.keys(gateway.config.upstreams).length} upstreams)\n`,
+  );
   return 0;
 }
 
@@ -198,7 +200,12 @@ async function redisRest(options: Options): Promise<number> {
     return 2;
   }
   const { startRedisRest } = await import('./redis-rest.ts');
-  const bridge = await startRedisRest({ redis: options.redis, token: options.token, port: port(options, 8079), host: options.host as string | undefined });
+  const bridge = await startRedisRest({
+    redis: options.redis,
+    token: options.token,
+    port: port(options, 8079),
+    host: options.host as string | undefined,
+  });
   process.stderr.write(`edgegate redis-rest listening on ${bridge.url}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => void bridge.close().then(resolve);

@@ -3,7 +3,7 @@
 import { withSecrets } from '../../src/config/env.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
-import { type Gateway, type GatewayDeps, createGateway } from '../../src/gateway.ts';
+import { createGateway, type Gateway, type GatewayDeps } from '../../src/gateway.ts';
 import { createStore } from '../../src/store/create.ts';
 import type { Store } from '../../src/store/store.ts';
 import { redisStoreFromConfig } from './redis-store.ts';

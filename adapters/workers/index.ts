@@ -1,10 +1,11 @@
 // The Cloudflare Workers adapter: `export default { fetch }`, the gateway built once per isolate from
 // the bindings on the first request, client IP from CF-Connecting-IP.
+
+import { buildGateway, configDocument, type RuntimeVars } from '../../src/config/env.ts';
 import { ConfigError } from '../../src/config/load.ts';
 import { errorResponse, GatewayError } from '../../src/errors.ts';
 import type { Gateway } from '../../src/gateway.ts';
 import { bundledConfig } from './config.ts';
-import { buildGateway, configDocument, type RuntimeVars } from '../../src/config/env.ts';
 
 /** What the Worker reads from its bindings (wrangler.toml [vars] and `wrangler secret put`). */
 export interface WorkerEnv extends RuntimeVars {

@@ -1,8 +1,9 @@
 // Runtime settings shared by the adapters: the config document, then the secrets that must not live
 // in it (session private keys, admin token, Upstash credentials), from variables or the environment.
-import { ConfigError, parseConfig } from './load.ts';
+
 import { createGateway, type Gateway, type GatewayDeps } from '../gateway.ts';
 import { createStore } from '../store/create.ts';
+import { ConfigError, parseConfig } from './load.ts';
 
 /** The variables an adapter reads; Worker bindings and `Deno.env.toObject()` both fit. */
 export type RuntimeVars = Record<string, unknown>;

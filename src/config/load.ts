@@ -49,7 +49,13 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], doc: unknown, 
       // Report the branch that got furthest rather than "invalid input".
       const best = issue.errors.reduce((a, b) => (b.length < a.length ? b : a));
       if (best.length > 0 && best.every((i) => i.path.length > 0)) {
-        lines.push(...formatIssues(best.map((i) => ({ ...i, path: [...issue.path, ...i.path] })), doc, prefix));
+        lines.push(
+          ...formatIssues(
+            best.map((i) => ({ ...i, path: [...issue.path, ...i.path] })),
+            doc,
+            prefix,
+          ),
+        );
         continue;
       }
     }

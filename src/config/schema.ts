@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { envelopeSchema } from '../compat/schema.ts';
 import { limitsSchema, routeLimitsSchema } from '../limits/schema.ts';
 import { ipRulesSchema, paramsSchema, patternsSchema } from '../rules/schema.ts';
-import { sessionSchema, routeAuthSchema, tokenSessionsSchema } from '../session/schema.ts';
+import { routeAuthSchema, sessionSchema, tokenSessionsSchema } from '../session/schema.ts';
 import { storeSchema } from '../store/schema.ts';
 import { upstreamSchema } from '../upstream/schema.ts';
 import { httpMethod, nonEmptyString } from './types.ts';
@@ -21,7 +21,9 @@ export const routeSchema = z
     path: z
       .string({ error: 'expected a path such as "/users/:id"' })
       .regex(PATH, { error: 'expected a path starting with "/", such as "/users/:id" or "/static/*"' }),
-    upstream: nonEmptyString.optional().meta({ description: 'Name of an entry of `upstreams`; required unless the route is served by the gateway itself.' }),
+    upstream: nonEmptyString
+      .optional()
+      .meta({ description: 'Name of an entry of `upstreams`; required unless the route is served by the gateway itself.' }),
     /** The upstream path, with `:param` taken from the route path; a trailing `*` carries the rest. */
     rewrite: z.string().regex(PATH, { error: 'expected a path starting with "/"' }).optional(),
     params: paramsSchema.optional(),
@@ -65,7 +67,9 @@ export const configSchema = z
     ipRules: ipRulesSchema.optional(),
     /** Named regex patterns for parameter rules, beside the built-in ones. */
     patterns: patternsSchema.optional(),
-    upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected a name of letters, digits, "_", "." or "-"' }), upstreamSchema).default({}),
+    upstreams: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected a name of letters, digits, "_", "." or "-"' }), upstreamSchema)
+      .default({}),
     routes: z.array(routeSchema).min(1, { error: 'expected at least one route' }),
     limits: limitsSchema.optional(),
     session: sessionSchema.optional(),
@@ -79,12 +83,21 @@ export const configSchema = z
     cfg.routes.forEach((route, i) => {
       if (route.upstream !== undefined && !(route.upstream in cfg.upstreams)) {
         const known = Object.keys(cfg.upstreams).join(', ') || 'none';
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'upstream'], message: `expected the name of an upstream (${known}), received ${JSON.stringify(route.upstream)}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'upstream'],
+          message: `expected the name of an upstream (${known}), received ${JSON.stringify(route.upstream)}`,
+        });
       }
       if (route.rewrite !== undefined) {
         const params = new Set([...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]));
         for (const m of route.rewrite.matchAll(/:([A-Za-z0-9_]+)/g)) {
-          if (!params.has(m[1])) ctx.addIssue({ code: 'custom', path: ['routes', i, 'rewrite'], message: `uses :${m[1]}, which the route path does not define` });
+          if (!params.has(m[1]))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['routes', i, 'rewrite'],
+              message: `uses :${m[1]}, which the route path does not define`,
+            });
         }
       }
     });

@@ -277,9 +277,7 @@ export const tokenSessionsSchema = z
     /** SPKI PEM; verifies the stored JWT. */
     publicKey: pemText,
     /** Idle lifetime: each use resets the key's TTL to this, and a re-signed JWT expires this long after. */
-    ttl: duration
-      .refine((ms) => ms >= 1_000, { error: 'expected at least one second, such as "180s"' })
-      .default(180_000),
+    ttl: duration.refine((ms) => ms >= 1_000, { error: 'expected at least one second, such as "180s"' }).default(180_000),
     /** The claim holding the user id; a JWT without it is invalid. */
     userClaim: nonEmptyString.default('user_id'),
     /** The upstream header that carries the user id; client-sent copies are removed. */

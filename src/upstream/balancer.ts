@@ -27,11 +27,7 @@ const MAX_BUILD = 1 << 22;
  * (their sum at most 2^53 - 1, so round-robin arithmetic stays exact). `random` returns values in
  * [0, 1); round-robin uses it once, to start at a random point of its cycle.
  */
-export function createBalancer(
-  kind: BalancerKind,
-  weights: readonly number[],
-  random: () => number = Math.random,
-): Balancer {
+export function createBalancer(kind: BalancerKind, weights: readonly number[], random: () => number = Math.random): Balancer {
   if (weights.length === 0) throw new RangeError('createBalancer: expected at least one weight');
   let total = 0;
   for (const w of weights) {

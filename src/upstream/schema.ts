@@ -1,7 +1,7 @@
 // Config of upstreams: named services, each a weighted set of targets.
 import * as z from 'zod';
+import { nonNegativeInt, positiveInt } from '../config/types.ts';
 import { duration, timeout } from '../config/units.ts';
-import { positiveInt, nonNegativeInt } from '../config/types.ts';
 
 export const targetSchema = z
   .object({

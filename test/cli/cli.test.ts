@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestUpstream, startUpstream } from '../helpers/upstream.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const BIN = new URL('../../adapters/node/bin.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'edgegate-cli-'));
@@ -37,7 +37,10 @@ describe('edgegate check', () => {
   it('prints every problem with its path and exits 2', async () => {
     const path = file('bad.json', {
       upstreams: { user: { targets: [{ url: 'http://a:1' }, { url: 'http://b:2', weight: 'abc' }] } },
-      routes: [{ path: '/x', upstream: 'nope' }, { path: 'y', upstream: 'user' }],
+      routes: [
+        { path: '/x', upstream: 'nope' },
+        { path: 'y', upstream: 'user' },
+      ],
     });
     const r = await run(['check', '--config', path]);
     expect(r.code).toBe(2);

@@ -27,7 +27,15 @@ describe('config validation', () => {
 
   it('names every problem with its path, expectation and received value', () => {
     const found = problems({
-      upstreams: { user: { targets: [{ url: 'http://a:1', weight: 2 }, { url: 'http://b:2', weight: 'abc' }], timeout: 'soon' } },
+      upstreams: {
+        user: {
+          targets: [
+            { url: 'http://a:1', weight: 2 },
+            { url: 'http://b:2', weight: 'abc' },
+          ],
+          timeout: 'soon',
+        },
+      },
       routes: [{ path: 'x', upstream: 'user', method: 'FETCH', surprise: true }],
       store: { type: 'redis', port: 'abc' },
     });
@@ -56,8 +64,12 @@ describe('config validation', () => {
 
   it('rejects unsafe or unknown patterns and bad CIDRs when the gateway is built', () => {
     const build = (doc: unknown) => () => createGateway(doc as never);
-    expect(build({ ...minimal, routes: [{ path: '/x', upstream: 'u', params: { body: { a: { regex: '/(a+)+$/' } } } }] })).toThrow(/routes\[0\]\.params\.body\.a\.regex/);
-    expect(build({ ...minimal, routes: [{ path: '/x', upstream: 'u', params: { body: { a: { regex: 'nosuch' } } } }] })).toThrow(ConfigError);
+    expect(build({ ...minimal, routes: [{ path: '/x', upstream: 'u', params: { body: { a: { regex: '/(a+)+$/' } } } }] })).toThrow(
+      /routes\[0\]\.params\.body\.a\.regex/,
+    );
+    expect(build({ ...minimal, routes: [{ path: '/x', upstream: 'u', params: { body: { a: { regex: 'nosuch' } } } }] })).toThrow(
+      ConfigError,
+    );
     expect(build({ ...minimal, ipRules: { deny: ['10.0.0.0/33'] } })).toThrow(/ipRules: .*10\.0\.0\.0\/33/);
   });
 });

@@ -2,7 +2,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningGateway, startGateway } from '../helpers/gateway.ts';
-import { type TestUpstream, deadPort, echo, startUpstream } from '../helpers/upstream.ts';
+import { deadPort, echo, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 let a: TestUpstream;
 let slow: TestUpstream;
@@ -59,11 +59,15 @@ describe('proxying', () => {
   it('forwards path, query and headers, and sets the forwarding headers', async () => {
     // node:http, because fetch refuses to send Connection-named headers at all.
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(`${gw.url}/echo/x/y?q=1&q=2`, { headers: { 'x-custom': 'v', connection: 'x-drop', 'x-drop': '1', te: 'trailers' } }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = request(
+        `${gw.url}/echo/x/y?q=1&q=2`,
+        { headers: { 'x-custom': 'v', connection: 'x-drop', 'x-drop': '1', te: 'trailers' } },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -125,7 +129,11 @@ describe('proxying', () => {
   });
 
   it('can send a JSON body upstream as a GET query string', async () => {
-    const res = await fetch(`${gw.url}/as-query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 7, name: 'a b' }) });
+    const res = await fetch(`${gw.url}/as-query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 7, name: 'a b' }),
+    });
     const body = await res.json();
     expect(body.method).toBe('GET');
     expect(body.url).toBe('/profile?id=7&name=a+b');
@@ -156,7 +164,11 @@ describe('errors', () => {
   });
 
   it('422 lists every failing field', async () => {
-    const res = await fetch(`${gw.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ age: 12, extra: 1 }) });
+    const res = await fetch(`${gw.url}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ age: 12, extra: 1 }),
+    });
     expect(res.status).toBe(422);
     const body = await res.json();
     expect(body.code).toBe(10006);

@@ -1,14 +1,14 @@
 // The double-lock session through real HTTP: login, private call, logout, revocation, and the whole
 // attack matrix, on the memory store and on a real Redis, with a rate limit sharing the round trip.
-import { base64url, SignJWT, type JWTPayload } from 'jose';
+import { base64url, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStoreFromConfig } from '../../adapters/node/redis-store.ts';
+import { type GeneratedKey, keygen } from '../../src/session/keys.ts';
 import { memoryStore } from '../../src/store/memory.ts';
 import type { Command, Store } from '../../src/store/store.ts';
-import { type GeneratedKey, keygen } from '../../src/session/keys.ts';
 import { type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { redisForSuite } from '../helpers/redis.ts';
-import { type TestUpstream, startUpstream } from '../helpers/upstream.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const redis = await redisForSuite('sessions over HTTP');
 afterAll(() => redis?.stop());
@@ -92,7 +92,11 @@ describe.each(backends)('sessions on %s', (_name, makeStore) => {
   afterAll(() => gw?.close());
 
   async function login(email: string): Promise<{ token: string; res: Response; body: { data: { token: string; user_id: string } } }> {
-    const res = await fetch(`${gw.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+    const res = await fetch(`${gw.url}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email }),
+    });
     const body = await res.json();
     return { token: body.data?.token, res, body };
   }
@@ -160,7 +164,11 @@ describe.each(backends)('sessions on %s', (_name, makeStore) => {
     const a = (await login('ada@example.com')).token;
     const b = (await login('ada@example.com')).token;
     const revoke = (body: unknown, auth = ADMIN) =>
-      fetch(`${gw.url}/_edgegate/sessions/revoke`, { method: 'POST', headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${gw.url}/_edgegate/sessions/revoke`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await revoke({ sub: '42' }, 'wrong-admin-token-000000')).status).toBe(401);
     const sidA = JSON.parse(new TextDecoder().decode(base64url.decode(a.split('.')[1]))).sid;
     expect((await revoke({ sid: sidA })).status).toBe(200);

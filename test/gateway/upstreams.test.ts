@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RunningGateway, startGateway } from '../helpers/gateway.ts';
-import { type TestUpstream, deadPort, echo, startUpstream } from '../helpers/upstream.ts';
+import { deadPort, echo, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -64,7 +64,13 @@ describe('retries', () => {
   it('retries after a refused connection, and never a non-idempotent POST', async () => {
     const good = await upstream(echo('good'));
     const gw = await gateway({
-      upstreams: { u: { targets: [{ url: `http://127.0.0.1:${await deadPort()}` }, { url: good.url }], balancer: 'round-robin', health: { failures: 1000 } } },
+      upstreams: {
+        u: {
+          targets: [{ url: `http://127.0.0.1:${await deadPort()}` }, { url: good.url }],
+          balancer: 'round-robin',
+          health: { failures: 1000 },
+        },
+      },
       routes: [{ method: ['GET', 'POST'], path: '/r', upstream: 'u' }],
     });
     const gets = await Promise.all(Array.from({ length: 10 }, () => fetch(`${gw.url}/r`).then((r) => r.status)));
@@ -102,7 +108,12 @@ describe('passive health', () => {
     const good = await upstream(echo('good'));
     const gw = await gateway({
       upstreams: {
-        u: { targets: [{ url: flaky.url }, { url: good.url }], balancer: 'round-robin', retries: 0, health: { failures: 2, cooldown: '400ms' } },
+        u: {
+          targets: [{ url: flaky.url }, { url: good.url }],
+          balancer: 'round-robin',
+          retries: 0,
+          health: { failures: 2, cooldown: '400ms' },
+        },
       },
       routes: [{ path: '/h', upstream: 'u' }],
     });
@@ -131,7 +142,11 @@ describe('passive health', () => {
 describe('ip rules', () => {
   it('403 for a denied client, globally and per route', async () => {
     const u = await upstream();
-    const denied = await gateway({ ipRules: { deny: ['127.0.0.0/8'] }, upstreams: { u: { targets: [{ url: u.url }] } }, routes: [{ path: '/x', upstream: 'u' }] });
+    const denied = await gateway({
+      ipRules: { deny: ['127.0.0.0/8'] },
+      upstreams: { u: { targets: [{ url: u.url }] } },
+      routes: [{ path: '/x', upstream: 'u' }],
+    });
     const res = await fetch(`${denied.url}/x`);
     expect(res.status).toBe(403);
     expect(await res.json()).toEqual({ code: 10010, message: 'Forbidden' });

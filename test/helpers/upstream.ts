@@ -1,5 +1,5 @@
 // Real HTTP upstreams on ephemeral loopback ports, for integration tests.
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface SeenRequest {

@@ -18,7 +18,7 @@ function mulberry32(seed: number): () => number {
 /** Evenly spaced draws (k + ½)/steps: turns the alias table's split into near-exact counts. */
 function stratified(steps: number): () => number {
   let k = 0;
-  return () => (k++ % steps + 0.5) / steps;
+  return () => ((k++ % steps) + 0.5) / steps;
 }
 
 function counts(n: number, picks: number, pick: () => number): number[] {
@@ -66,12 +66,18 @@ describe('weighted-random', () => {
 
   it.each([1, 42, 0xdeadbeef])('splits picks by weight with a seeded PRNG (seed %i)', (seed) => {
     const b = createBalancer('weighted-random', weights, mulberry32(seed));
-    expectProportional(counts(4, N, () => b.pick()), weights);
+    expectProportional(
+      counts(4, N, () => b.pick()),
+      weights,
+    );
   });
 
   it('splits picks by weight with Math.random', () => {
     const b = createBalancer('weighted-random', weights);
-    expectProportional(counts(4, N, () => b.pick()), weights);
+    expectProportional(
+      counts(4, N, () => b.pick()),
+      weights,
+    );
   });
 
   it('has an alias table that is exact: evenly spaced draws land within a few picks of w/W', () => {
@@ -172,17 +178,13 @@ describe('round-robin', () => {
 
   it('matches nginx for arbitrary weights, tabulated or live (property)', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 8 }),
-        fc.boolean(),
-        (ws, big) => {
-          // A weight of 70 000 makes the cycle longer than the table, so the live loop runs.
-          const weights = big ? [...ws, 70_000] : ws;
-          const b = createBalancer('round-robin', weights, () => 0);
-          const length = Math.min(weights.reduce((a, x) => a + x, 0) * 2, 3_000);
-          expect(take(() => b.pick(), length)).toEqual(nginxSequence(weights, length));
-        },
-      ),
+      fc.property(fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 8 }), fc.boolean(), (ws, big) => {
+        // A weight of 70 000 makes the cycle longer than the table, so the live loop runs.
+        const weights = big ? [...ws, 70_000] : ws;
+        const b = createBalancer('round-robin', weights, () => 0);
+        const length = Math.min(weights.reduce((a, x) => a + x, 0) * 2, 3_000);
+        expect(take(() => b.pick(), length)).toEqual(nginxSequence(weights, length));
+      }),
       { numRuns: 100 },
     );
   });
@@ -240,18 +242,13 @@ describe('round-robin', () => {
 });
 
 describe('createBalancer validation', () => {
-  it.each([
-    [[]],
-    [[0, 1]],
-    [[-1]],
-    [[1.5]],
-    [[Number.NaN]],
-    [[Number.POSITIVE_INFINITY]],
-    [[Number.MAX_SAFE_INTEGER, 1]],
-  ])('rejects weights %j', (weights) => {
-    expect(() => createBalancer('weighted-random', weights)).toThrow(RangeError);
-    expect(() => createBalancer('round-robin', weights)).toThrow(RangeError);
-  });
+  it.each([[[]], [[0, 1]], [[-1]], [[1.5]], [[Number.NaN]], [[Number.POSITIVE_INFINITY]], [[Number.MAX_SAFE_INTEGER, 1]]])(
+    'rejects weights %j',
+    (weights) => {
+      expect(() => createBalancer('weighted-random', weights)).toThrow(RangeError);
+      expect(() => createBalancer('round-robin', weights)).toThrow(RangeError);
+    },
+  );
 
   it('rejects an unknown kind', () => {
     expect(() => createBalancer('least-conn' as never, [1])).toThrow(RangeError);
