@@ -18,7 +18,7 @@ export interface CreateStoreOptions {
 }
 
 /**
- * @param env the runtime's variables (process.env, Worker bindings, Deno.env.toObject()); read for
+ * @param env the runtime's variables (Node's environment, Worker bindings, Deno.env.toObject()); read for
  *   UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN when the config leaves them out.
  * @throws ConfigError when a required setting is missing; never echoes the token.
  */

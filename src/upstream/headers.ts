@@ -18,15 +18,24 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 /** Removes hop-by-hop headers, including any the Connection header names. */
 export function stripHopByHop(headers: Headers): void {
-  const named = headers.get('connection');
-  if (named !== null) {
-    for (const name of named.split(',')) {
-      const n = name.trim().toLowerCase();
-      // "Connection: a b" names no header; deleting it would throw and turn the request into a 500.
-      if (TOKEN.test(n)) headers.delete(n);
-    }
-  }
+  const named = connectionNamed(headers);
+  if (named !== undefined) for (const n of named) headers.delete(n);
   for (const name of HOP_BY_HOP) headers.delete(name);
+}
+
+/** The header names a Connection header lists (lower case), or undefined when there are none. */
+function connectionNamed(headers: Headers): Set<string> | undefined {
+  const connection = headers.get('connection');
+  if (connection === null) return undefined;
+  let named: Set<string> | undefined;
+  for (const name of connection.split(',')) {
+    const n = name.trim().toLowerCase();
+    // "Connection: a b" names no header; deleting it would throw and turn the request into a 500.
+    if (!TOKEN.test(n)) continue;
+    named ??= new Set();
+    named.add(n);
+  }
+  return named;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -87,17 +96,7 @@ function reservedSet(reserved: readonly string[]): Set<string> | undefined {
  * answered by the server in front of us, and fetch cannot send it (undici throws).
  */
 export function upstreamRequestHeaders(client: Headers, info: ForwardInfo): [string, string][] {
-  let named: Set<string> | undefined;
-  const connection = client.get('connection');
-  if (connection !== null) {
-    for (const name of connection.split(',')) {
-      const n = name.trim().toLowerCase();
-      // "Connection: a b" names no header: nothing to drop.
-      if (!TOKEN.test(n)) continue;
-      named ??= new Set();
-      named.add(n);
-    }
-  }
+  let named = connectionNamed(client);
   const reserved = reservedSet(info.reserved);
   const extra: [string, string][] = [];
   for (const [name, value] of info.extra) {
@@ -135,16 +134,7 @@ export function clientResponseHeaders(upstream: Headers, requestId: string, extr
     for (const [name, value] of extra) h.set(name, value);
     return h;
   }
-  let named: Set<string> | undefined;
-  const connection = upstream.get('connection');
-  if (connection !== null) {
-    for (const name of connection.split(',')) {
-      const n = name.trim().toLowerCase();
-      if (!TOKEN.test(n)) continue;
-      named ??= new Set();
-      named.add(n);
-    }
-  }
+  let named = connectionNamed(upstream);
   // No prototype: a header named "__proto__" is one more own key, not a prototype change.
   const out: Record<string, string> = Object.create(null);
   upstream.forEach((value, name) => {
