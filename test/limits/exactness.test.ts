@@ -1,71 +1,20 @@
 // Exactness across instances: two gateway processes, one real Redis, N concurrent requests at a limit L.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, redisForSuite } from '../helpers/redis.ts';
+import { type GatewayProcess, serveProcess, stopProcess } from '../helpers/serve-process.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const redis = await redisForSuite('limits: exactness across gateway processes');
 
 const L = 40;
 const N = 240;
 const INSTANCES = 2;
 const WINDOW = 3_600_000;
-
-interface Instance {
-  url: string;
-  child: ChildProcess;
-  output: () => string;
-}
-
-/** Starts `edgegate serve` in its own Node process and waits for "listening on URL". */
-function serveProcess(configPath: string): Promise<Instance> {
-  const child = spawn(
-    process.execPath,
-    ['adapters/node/bin.js', 'serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1', '--no-access-log'],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`gateway did not start within 20 s:\n${out}`));
-    }, 20_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolvePromise({ url: m[1].replace(/\/$/, ''), child, output: () => out });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited (${code}) before listening:\n${out}`));
-    });
-  });
-}
-
-async function stop(instance: Instance): Promise<void> {
-  const { child } = instance;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** Commands Redis served, by name, from INFO commandstats. */
 async function commandStats(admin: Redis): Promise<Record<string, number>> {
@@ -77,7 +26,7 @@ async function commandStats(admin: Redis): Promise<Record<string, number>> {
 
 describe.skipIf(!redis)('rate limits are exact across gateway processes sharing Redis', () => {
   let upstream: TestUpstream;
-  let instances: Instance[] = [];
+  let instances: GatewayProcess[] = [];
   let dir: string;
   let admin: Redis;
 
@@ -99,7 +48,7 @@ describe.skipIf(!redis)('rate limits are exact across gateway processes sharing 
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(instances.map(stop));
+    await Promise.all(instances.map(stopProcess));
     await upstream?.close();
     admin?.disconnect();
     await redis?.stop();
